@@ -1,0 +1,13 @@
+//! Data source types, one per file.
+
+use std::sync::Arc;
+
+use crate::provider::ProviderData;
+use crate::tfplug::resource::DataSource;
+
+// pub mod build_context; (enabled once context lands)
+
+/// Every data source type the provider serves.
+pub fn all() -> Vec<Arc<dyn DataSource<ProviderData>>> {
+    Vec::new()
+}

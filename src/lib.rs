@@ -1,0 +1,12 @@
+//! terraform-provider-mlops: a Terraform provider for MLOps teams on AWS.
+//!
+//! * [`tfplug`] is the plugin-protocol layer (tfplugin6 over gRPC). It knows Terraform and nothing else.
+//! * [`context`] computes the Docker build-context file set and content hash.
+//! * [`provider`], [`clients`], [`resources`] and [`data_sources`] are the provider itself.
+
+pub mod clients;
+pub mod context;
+pub mod data_sources;
+pub mod provider;
+pub mod resources;
+pub mod tfplug;

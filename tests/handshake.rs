@@ -1,0 +1,207 @@
+//! The real binary's go-plugin handshake: refusal when run by hand, the single stdout line,
+//! AutoMTLS with the client certificate pinned, health, and controller shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hyper_util::rt::TokioIo;
+use mlops::tfplug::handshake::MAGIC_COOKIE_VALUE;
+use mlops::tfplug::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use mlops::tfplug::proto::plugin::Empty;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-mlops"))
+}
+
+#[test]
+fn run_by_hand_it_explains_and_exits_1() {
+    let out = Command::new(binary()).env_remove("TF_PLUGIN_MAGIC_COOKIE").output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing may go to stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plugin for Terraform") && err.contains("--debug"), "{err}");
+}
+
+#[test]
+fn refuses_protocols_other_than_6() {
+    let out = Command::new(binary())
+        .env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("speaks only version 6"));
+}
+
+/// A P-521 client certificate like the one Terraform makes, as (PEM, DER, PKCS#8 key).
+fn client_cert() -> (String, Vec<u8>, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("cert");
+    (cert.pem(), cert.der().to_vec(), key.serialize_der())
+}
+
+/// Accepts exactly the server certificate from the handshake line, as go-plugin's client does.
+#[derive(Debug)]
+struct PinnedServer(Vec<u8>, Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.0.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("unexpected server certificate".into()))
+        }
+    }
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.1.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+struct Plugin {
+    child: Child,
+    socket: PathBuf,
+    server_cert: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(client_pem: &str) -> Plugin {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = Command::new(binary())
+        .env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .env("PLUGIN_CLIENT_CERT", client_pem)
+        .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read line");
+    let fields: Vec<&str> = line.trim_end().split('|').collect();
+    assert_eq!(fields.len(), 6, "handshake line {line:?}");
+    assert_eq!(&fields[..3], ["1", "6", "unix"]);
+    assert_eq!(fields[4], "grpc");
+    let socket = PathBuf::from(fields[3]);
+    assert!(socket.starts_with(dir.path()), "socket {socket:?} not in PLUGIN_UNIX_SOCKET_DIR");
+    assert!(!fields[5].ends_with('='), "base64 must be unpadded");
+    let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fields[5]).expect("base64 cert");
+    Plugin { child, socket, server_cert, _dir: dir }
+}
+
+async fn channel(p: &Plugin, client: Option<(&[u8], &[u8])>) -> Result<Channel, tonic::transport::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(p.server_cert.clone(), provider)));
+    let mut config = match client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(cert.to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+            )
+            .expect("client auth"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let socket = p.socket.clone();
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+                let tls = connector.connect(name, stream).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(tls))
+            }
+        }))
+        .await
+}
+
+async fn health(ch: Channel) -> Result<i32, tonic::Status> {
+    let resp = HealthClient::new(ch).check(HealthCheckRequest { service: "plugin".into() }).await?;
+    Ok(resp.into_inner().status)
+}
+
+#[tokio::test]
+async fn automtls_accepts_only_the_pinned_client_certificate() {
+    let (pem, der, key) = client_cert();
+    let plugin = start(&pem);
+
+    // The right certificate: health says SERVING.
+    let ch = channel(&plugin, Some((&der, &key))).await.expect("connect with pinned cert");
+    assert_eq!(health(ch).await.expect("health"), ServingStatus::Serving as i32);
+
+    // Another certificate, even a well-formed P-521 one: refused.
+    let (_, other_der, other_key) = client_cert();
+    let refused = match channel(&plugin, Some((&other_der, &other_key))).await {
+        Err(_) => true,
+        Ok(ch) => health(ch).await.is_err(),
+    };
+    assert!(refused, "a foreign client certificate must be refused");
+
+    // No certificate at all: refused.
+    let refused = match channel(&plugin, None).await {
+        Err(_) => true,
+        Ok(ch) => health(ch).await.is_err(),
+    };
+    assert!(refused, "a client without a certificate must be refused");
+
+    // The pinned client still works after the refusals.
+    let ch = channel(&plugin, Some((&der, &key))).await.expect("reconnect");
+    assert_eq!(health(ch).await.expect("health again"), ServingStatus::Serving as i32);
+}
+
+#[tokio::test]
+async fn controller_shutdown_exits_and_removes_the_socket() {
+    let (pem, der, key) = client_cert();
+    let mut plugin = start(&pem);
+    let ch = channel(&plugin, Some((&der, &key))).await.expect("connect");
+    GrpcControllerClient::new(ch).shutdown(Empty {}).await.expect("shutdown");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = plugin.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "plugin did not exit after Shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!plugin.socket.exists(), "socket file left behind");
+}
