@@ -1,0 +1,13 @@
+# The file set and content hash Docker would receive for this context.
+data "mlops_build_context" "model" {
+  context    = "${path.module}/model-service"
+  dockerfile = "Dockerfile"
+  build_args = {
+    MODEL_VERSION = "2024-06-01"
+  }
+  platform = "linux/amd64"
+}
+
+output "model_context_hash" {
+  value = data.mlops_build_context.model.content_hash
+}
