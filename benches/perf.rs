@@ -28,18 +28,12 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Creates (or reuses) a context of `files` files totalling about `mb` MiB.
 fn make_context(files: u64, mb: u64) -> PathBuf {
-    let base = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!(".cache/mlops-bench/ctx-{files}-{mb}"));
     let marker = dir.join(".complete");
     if marker.exists() {
@@ -79,13 +73,7 @@ fn spec(dir: &Path) -> ContextSpec {
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn main() {
@@ -104,25 +92,14 @@ fn main() {
     let files = arg("--files", 10_000);
     let mb = arg("--mb", 2048);
     let runs = arg("--runs", 3) as usize;
-    println!(
-        "machine: {} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        kernel()
-    );
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), kernel());
     let (t, dir) = time(|| make_context(files, mb));
-    println!(
-        "context: {files} files, {mb} MiB at {} (prepared in {t:.1?})",
-        dir.display()
-    );
+    println!("context: {files} files, {mb} MiB at {} (prepared in {t:.1?})", dir.display());
 
     // Warm the page cache once so both sides read from memory.
     let _ = hash_context(&spec(&dir), None);
 
-    let ours: Vec<Duration> = (0..runs)
-        .map(|_| time(|| hash_context(&spec(&dir), None).expect("hash")).0)
-        .collect();
+    let ours: Vec<Duration> = (0..runs).map(|_| time(|| hash_context(&spec(&dir), None).expect("hash")).0).collect();
     let sha: Vec<Duration> = (0..runs)
         .map(|_| {
             time(|| {
@@ -193,20 +170,14 @@ fn main() {
 
     // Provider start → handshake line, and its RSS.
     let bin = env!("CARGO_BIN_EXE_terraform-provider-mlops");
-    let client_pem = rcgen::generate_simple_self_signed(vec!["localhost".into()])
-        .expect("cert")
-        .cert
-        .pem();
+    let client_pem = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert").cert.pem();
     let mut starts = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..20 {
         let tmp = tempfile::tempdir().expect("tmp");
         let t = Instant::now();
         let mut child = Command::new(bin)
-            .env(
-                "TF_PLUGIN_MAGIC_COOKIE",
-                mlops::tfplug::handshake::MAGIC_COOKIE_VALUE,
-            )
+            .env("TF_PLUGIN_MAGIC_COOKIE", mlops::tfplug::handshake::MAGIC_COOKIE_VALUE)
             .env("PLUGIN_PROTOCOL_VERSIONS", "6")
             .env("PLUGIN_CLIENT_CERT", &client_pem)
             .env("PLUGIN_UNIX_SOCKET_DIR", tmp.path())
@@ -215,9 +186,7 @@ fn main() {
             .spawn()
             .expect("spawn");
         let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("line");
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("line");
         starts.push(t.elapsed());
         rss.push(vm_hwm_kib(child.id()).unwrap_or(0));
         let _ = child.kill();
@@ -230,15 +199,9 @@ fn main() {
         rss[rss.len() / 2]
     );
 
-    let out = Command::new(std::env::current_exe().expect("exe"))
-        .arg("--child-hash")
-        .arg(&dir)
-        .output()
-        .expect("child");
-    let kib: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    let out =
+        Command::new(std::env::current_exe().expect("exe")).arg("--child-hash").arg(&dir).output().expect("child");
+    let kib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
     println!(
         "peak RSS hashing the whole context once (library, no cache): {:.1} MiB (target < 30 MB)",
         kib as f64 / 1024.0
@@ -247,13 +210,9 @@ fn main() {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| format!("Linux {}", s.trim()))
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| format!("Linux {}", s.trim())).unwrap_or_default()
 }

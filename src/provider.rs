@@ -43,14 +43,16 @@ impl ProviderData {
 
 fn schema() -> Schema {
     let s = |name: &str, d: &str| Attribute::new(name, Type::String).optional().description(d);
-    let endpoints = SERVICES.iter().fold(
-        Block::new("Custom endpoint URLs, e.g. for moto or LocalStack."),
-        |b, svc| b.attribute(s(svc, &format!("Endpoint URL for {svc}, such as `http://127.0.0.1:5050`."))),
-    );
+    let endpoints = SERVICES.iter().fold(Block::new("Custom endpoint URLs, e.g. for moto or LocalStack."), |b, svc| {
+        b.attribute(s(svc, &format!("Endpoint URL for {svc}, such as `http://127.0.0.1:5050`.")))
+    });
     Schema::new(
         0,
         Block::new("Builds model images into ECR and deploys Kinesis → Lambda inference pipelines.")
-            .attribute(s("region", "AWS region. Defaults to `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's region."))
+            .attribute(s(
+                "region",
+                "AWS region. Defaults to `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's region.",
+            ))
             .attribute(s("profile", "Named profile from the shared config files."))
             .attribute(s("access_key", "Static access key. Prefer profiles or the environment."))
             .attribute(s("secret_key", "Static secret key.").sensitive())
@@ -79,7 +81,9 @@ fn schema() -> Schema {
                     "assume_role",
                     Block::new("Assume an IAM role for every AWS call.")
                         .attribute(
-                            Attribute::new("role_arn", Type::String).required().description("ARN of the role to assume."),
+                            Attribute::new("role_arn", Type::String)
+                                .required()
+                                .description("ARN of the role to assume."),
                         )
                         .attribute(s("session_name", "Session name (default `terraform-provider-mlops`)."))
                         .attribute(s("external_id", "External ID the role's trust policy requires.")),
@@ -90,9 +94,8 @@ fn schema() -> Schema {
             .block(
                 NestedBlock::single(
                     "default_tags",
-                    Block::new("Tags added to every taggable AWS object this provider creates.").attribute(
-                        Attribute::new("tags", Type::map(Type::String)).optional().description("The tags."),
-                    ),
+                    Block::new("Tags added to every taggable AWS object this provider creates.")
+                        .attribute(Attribute::new("tags", Type::map(Type::String)).optional().description("The tags.")),
                 )
                 .max_items(1),
             )
@@ -134,7 +137,13 @@ fn check(diags: &mut Diagnostics, value: Option<String>, path: AttributePath, re
 /// Static checks of the provider block (unknown values are skipped).
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check(&mut d, str_at(config, "region"), AttributePath::attr("region"), r"^[a-z]{2}(-[a-z]+)+-\d+$", "an AWS region such as \"eu-west-1\"");
+    check(
+        &mut d,
+        str_at(config, "region"),
+        AttributePath::attr("region"),
+        r"^[a-z]{2}(-[a-z]+)+-\d+$",
+        "an AWS region such as \"eu-west-1\"",
+    );
     check(
         &mut d,
         str_at(config, "ecr_registry_host"),
@@ -144,10 +153,12 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     );
     match (str_at(config, "access_key"), str_at(config, "secret_key")) {
         (Some(_), None) if !config.get_attr("secret_key").is_some_and(Value::is_unknown) => d.push(
-            Diagnostic::error("Missing secret_key", "access_key is set, so secret_key must be set too.").at_attr("secret_key"),
+            Diagnostic::error("Missing secret_key", "access_key is set, so secret_key must be set too.")
+                .at_attr("access_key"),
         ),
         (None, Some(_)) if !config.get_attr("access_key").is_some_and(Value::is_unknown) => d.push(
-            Diagnostic::error("Missing access_key", "secret_key is set, so access_key must be set too.").at_attr("access_key"),
+            Diagnostic::error("Missing access_key", "secret_key is set, so access_key must be set too.")
+                .at_attr("secret_key"),
         ),
         _ => {}
     }
@@ -164,35 +175,72 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     }
     if let Some(role) = block_at(config, "assume_role") {
         let p = AttributePath::attr("assume_role");
-        check(&mut d, str_at(role, "role_arn"), p.then_attr("role_arn"), r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", "an IAM role ARN such as \"arn:aws:iam::123456789012:role/deploy\"");
-        check(&mut d, str_at(role, "session_name"), p.then_attr("session_name"), r"^[\w+=,.@-]{2,64}$", "a session name of 2-64 letters, digits or +=,.@-");
-        check(&mut d, str_at(role, "external_id"), p.then_attr("external_id"), r"^[\w+=,.@:/-]{2,1224}$", "an external ID of 2-1224 letters, digits or +=,.@:/-");
+        check(
+            &mut d,
+            str_at(role, "role_arn"),
+            p.then_attr("role_arn"),
+            r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+            "an IAM role ARN such as \"arn:aws:iam::123456789012:role/deploy\"",
+        );
+        check(
+            &mut d,
+            str_at(role, "session_name"),
+            p.then_attr("session_name"),
+            r"^[\w+=,.@-]{2,64}$",
+            "a session name of 2-64 letters, digits or +=,.@-",
+        );
+        check(
+            &mut d,
+            str_at(role, "external_id"),
+            p.then_attr("external_id"),
+            r"^[\w+=,.@:/-]{2,1224}$",
+            "an external ID of 2-1224 letters, digits or +=,.@:/-",
+        );
     }
     if let Some(ep) = block_at(config, "endpoints") {
         for svc in SERVICES {
-            check(&mut d, str_at(ep, svc), AttributePath::attr("endpoints").then_attr(svc), r"^https?://[^\s/]+(/\S*)?$", "an http:// or https:// URL");
+            check(
+                &mut d,
+                str_at(ep, svc),
+                AttributePath::attr("endpoints").then_attr(svc),
+                r"^https?://[^\s/]+(/\S*)?$",
+                "an http:// or https:// URL",
+            );
         }
     }
     if let Some(tags) = block_at(config, "default_tags").and_then(|b| b.get_attr("tags")).and_then(Value::as_map) {
         for key in tags.keys() {
             if key.is_empty() || key.len() > 128 || key.starts_with("aws:") {
                 d.push(
-                    Diagnostic::error("Invalid tag key", format!("{key:?}: tag keys are 1-128 characters and may not start with \"aws:\"."))
-                        .at(AttributePath::attr("default_tags").then_attr("tags").then_key(key.clone())),
+                    Diagnostic::error(
+                        "Invalid tag key",
+                        format!("{key:?}: tag keys are 1-128 characters and may not start with \"aws:\"."),
+                    )
+                    .at(AttributePath::attr("default_tags").then_attr("tags").then_key(key.clone())),
                 );
             }
         }
     }
     if let Some(docker) = block_at(config, "docker") {
         let p = AttributePath::attr("docker");
-        check(&mut d, str_at(docker, "host"), p.then_attr("host"), r"^(unix:///\S+|(tcp|http|https)://[^\s/]+)$", "a Docker host such as \"unix:///var/run/docker.sock\" or \"tcp://127.0.0.1:2376\"");
+        check(
+            &mut d,
+            str_at(docker, "host"),
+            p.then_attr("host"),
+            r"^(unix:///\S+|(tcp|http|https)://[^\s/]+)$",
+            "a Docker host such as \"unix:///var/run/docker.sock\" or \"tcp://127.0.0.1:2376\"",
+        );
         if let Some(dir) = str_at(docker, "cert_path") {
             let dir = expand_home(&dir);
-            let missing: Vec<&str> = ["ca.pem", "cert.pem", "key.pem"].into_iter().filter(|f| !dir.join(f).is_file()).collect();
+            let missing: Vec<&str> =
+                ["ca.pem", "cert.pem", "key.pem"].into_iter().filter(|f| !dir.join(f).is_file()).collect();
             if !missing.is_empty() {
                 d.push(
-                    Diagnostic::error("Incomplete Docker TLS directory", format!("{} lacks {}.", dir.display(), missing.join(", ")))
-                        .at(p.then_attr("cert_path")),
+                    Diagnostic::error(
+                        "Incomplete Docker TLS directory",
+                        format!("{} lacks {}.", dir.display(), missing.join(", ")),
+                    )
+                    .at(p.then_attr("cert_path")),
                 );
             }
         }
@@ -222,8 +270,14 @@ fn settings(config: &Value) -> (AwsSettings, DockerSettings) {
         access_key: str_at(config, "access_key"),
         secret_key: str_at(config, "secret_key"),
         token: str_at(config, "token"),
-        shared_config_files: strings_at(config, "shared_config_files").iter().map(|f| expand_home(f).display().to_string()).collect(),
-        shared_credentials_files: strings_at(config, "shared_credentials_files").iter().map(|f| expand_home(f).display().to_string()).collect(),
+        shared_config_files: strings_at(config, "shared_config_files")
+            .iter()
+            .map(|f| expand_home(f).display().to_string())
+            .collect(),
+        shared_credentials_files: strings_at(config, "shared_credentials_files")
+            .iter()
+            .map(|f| expand_home(f).display().to_string())
+            .collect(),
         assume_role,
         endpoints,
     };

@@ -31,11 +31,17 @@ fn widget_schema() -> Schema {
             .attribute(Attribute::new("name", Type::String).required())
             .attribute(Attribute::new("size", Type::Number).optional().computed())
             .attribute(Attribute::new("id", Type::String).computed())
-            .attribute(Attribute::nested(
-                "ports",
-                Nesting::List,
-                vec![Attribute::new("number", Type::Number).required(), Attribute::new("proto", Type::String).optional()],
-            ).optional()),
+            .attribute(
+                Attribute::nested(
+                    "ports",
+                    Nesting::List,
+                    vec![
+                        Attribute::new("number", Type::Number).required(),
+                        Attribute::new("proto", Type::String).optional(),
+                    ],
+                )
+                .optional(),
+            ),
     )
 }
 
@@ -51,7 +57,8 @@ impl Resource<()> for Widget {
         if req.config.get_attr("name").and_then(Value::as_str) == Some("panic") {
             panic!("widget exploded");
         }
-        let planned = mlops::tfplug::plan::default_plan(&widget_schema(), &req.prior_state, &req.proposed_new_state, &req.config);
+        let planned =
+            mlops::tfplug::plan::default_plan(&widget_schema(), &req.prior_state, &req.proposed_new_state, &req.config);
         PlanResponse::new(planned)
     }
     async fn apply(&self, ctx: Ctx<()>, req: ApplyRequest) -> ApplyResponse {
@@ -146,7 +153,11 @@ async fn configure(c: &mut ProviderClient<Channel>) {
     let ty = TestProvider.schema().value_type();
     let config = Value::Object([("region".to_string(), Value::unknown())].into_iter().collect());
     let r = c
-        .configure_provider(pb::configure_provider::Request { terraform_version: "1.0.3".into(), config: dv(&config, &ty), client_capabilities: None })
+        .configure_provider(pb::configure_provider::Request {
+            terraform_version: "1.0.3".into(),
+            config: dv(&config, &ty),
+            client_capabilities: None,
+        })
         .await
         .expect("configure")
         .into_inner();
@@ -193,7 +204,10 @@ async fn plan_keeps_refined_unknowns_and_marks_computed_unknown() {
     let planned = decode_msgpack(&r.planned_state.expect("planned").msgpack, &ty).expect("decode planned");
     assert_eq!(planned.get_attr("name"), Some(&refined), "the refinement must survive the round trip");
     assert!(planned.get_attr("id").is_some_and(Value::is_unknown), "computed id is unknown on create");
-    assert!(planned.get_attr("size").is_some_and(Value::is_unknown), "optional+computed null size is unknown on create");
+    assert!(
+        planned.get_attr("size").is_some_and(Value::is_unknown),
+        "optional+computed null size is unknown on create"
+    );
 }
 
 #[tokio::test]
@@ -231,7 +245,11 @@ async fn upgrades_state_from_an_older_schema_version() {
 
     // Current version: decoded as is. Newer or too old: a diagnostic, not a crash.
     for (version, ok) in [(2, true), (3, false), (0, false)] {
-        let json = if version == 2 { br#"{"name":"x","size":1,"id":"w-x","ports":[{"number":80,"proto":null}]}"#.to_vec() } else { old.to_vec() };
+        let json = if version == 2 {
+            br#"{"name":"x","size":1,"id":"w-x","ports":[{"number":80,"proto":null}]}"#.to_vec()
+        } else {
+            old.to_vec()
+        };
         let r = c
             .upgrade_resource_state(pb::upgrade_resource_state::Request {
                 type_name: "test_widget".into(),
@@ -298,7 +316,8 @@ async fn stop_provider_cancels_in_flight_work() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     c.stop_provider(pb::stop_provider::Request {}).await.expect("stop");
-    let r = tokio::time::timeout(Duration::from_secs(2), apply).await.expect("apply must end within 2 s of StopProvider");
+    let r =
+        tokio::time::timeout(Duration::from_secs(2), apply).await.expect("apply must end within 2 s of StopProvider");
     let r = r.expect("join").expect("rpc").into_inner();
     assert_eq!(r.diagnostics.first().map(|d| d.summary.as_str()), Some("Cancelled"));
 }
@@ -307,7 +326,11 @@ async fn stop_provider_cancels_in_flight_work() {
 async fn unknown_type_names_get_a_diagnostic() {
     let mut c = connect(TestProvider).await;
     let r = c
-        .validate_resource_config(pb::validate_resource_config::Request { type_name: "test_nope".into(), config: None, client_capabilities: None })
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "test_nope".into(),
+            config: None,
+            client_capabilities: None,
+        })
         .await
         .expect("validate")
         .into_inner();

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_types::region::Region;
 
 /// Services whose endpoint can be overridden in `endpoints { … }`.
@@ -81,7 +81,10 @@ impl AwsSettings {
             builder = builder.external_id(id);
         }
         let provider = builder.configure(&base).build().await;
-        Ok(base.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build())
+        Ok(base
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build())
     }
 
     /// Checks the credentials with STS GetCallerIdentity; returns the account ID.

@@ -26,7 +26,9 @@ pub fn input_attributes() -> Vec<Attribute> {
         Attribute::new("dockerfile", Type::String)
             .optional()
             .description("Dockerfile path relative to `context`. Default `Dockerfile`."),
-        Attribute::new("build_args", Type::map(Type::String)).optional().description("Build arguments (`--build-arg`)."),
+        Attribute::new("build_args", Type::map(Type::String))
+            .optional()
+            .description("Build arguments (`--build-arg`)."),
         Attribute::new("target", Type::String).optional().description("Build stage to stop at (`--target`)."),
         Attribute::new("platform", Type::String)
             .optional()
@@ -73,7 +75,10 @@ pub fn validate_inputs(config: &Value) -> Diagnostics {
     }
     if let Some(df) = known_str(config, "dockerfile") {
         if df.trim().is_empty() {
-            d.push(Diagnostic::error("Empty dockerfile", "Omit dockerfile for the default `Dockerfile`.").at_attr("dockerfile"));
+            d.push(
+                Diagnostic::error("Empty dockerfile", "Omit dockerfile for the default `Dockerfile`.")
+                    .at_attr("dockerfile"),
+            );
         } else if df.starts_with('/') || df.split('/').any(|s| s == "..") {
             d.push(
                 Diagnostic::error(
@@ -98,7 +103,8 @@ pub fn validate_inputs(config: &Value) -> Diagnostics {
     if let Some(target) = known_str(config, "target") {
         if !re(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").is_some_and(|r| r.is_match(target)) {
             d.push(
-                Diagnostic::error("Invalid target", format!("{target:?} is not a valid build stage name.")).at_attr("target"),
+                Diagnostic::error("Invalid target", format!("{target:?} is not a valid build stage name."))
+                    .at_attr("target"),
             );
         }
     }
@@ -107,9 +113,21 @@ pub fn validate_inputs(config: &Value) -> Diagnostics {
         for (k, v) in args {
             let path = AttributePath::attr("build_args").then_key(k.clone());
             if !name.as_ref().is_some_and(|r| r.is_match(k)) {
-                d.push(Diagnostic::error("Invalid build argument name", format!("{k:?}: names are letters, digits and `_`, not starting with a digit.")).at(path));
+                d.push(
+                    Diagnostic::error(
+                        "Invalid build argument name",
+                        format!("{k:?}: names are letters, digits and `_`, not starting with a digit."),
+                    )
+                    .at(path),
+                );
             } else if v.is_null() {
-                d.push(Diagnostic::error("Null build argument", format!("build_args[{k:?}] is null: give it a value or remove it.")).at(path));
+                d.push(
+                    Diagnostic::error(
+                        "Null build argument",
+                        format!("build_args[{k:?}] is null: give it a value or remove it."),
+                    )
+                    .at(path),
+                );
             }
         }
     }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::provider::ProviderData;
 use crate::tfplug::resource::DataSource;
 
-// pub mod build_context; (enabled once context lands)
+pub mod build_context;
 
 /// Every data source type the provider serves.
 pub fn all() -> Vec<Arc<dyn DataSource<ProviderData>>> {
-    Vec::new()
+    vec![Arc::new(build_context::BuildContext)]
 }

@@ -92,10 +92,7 @@ pub fn negotiate(env: &HandshakeEnv) -> Result<Negotiated, HandshakeError> {
 /// `1|6|unix|/path/to/sock|grpc|<server cert DER, base64 without padding>`.
 pub fn handshake_line(socket: &Path, server_cert_der: Option<&[u8]>) -> String {
     let cert = server_cert_der.map(|d| base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)).unwrap_or_default();
-    format!(
-        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}",
-        socket.display()
-    )
+    format!("{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}", socket.display())
 }
 
 /// A self-signed server certificate and its PKCS#8 key.

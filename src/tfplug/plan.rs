@@ -45,11 +45,7 @@ pub fn unknown_computed(schema: &Schema, planned: &mut Value, keep: &[&str]) {
 
 /// The top-level attributes whose value differs between two objects.
 pub fn changed_attrs(prior: &Value, planned: &Value, names: &[&str]) -> Vec<AttributePath> {
-    names
-        .iter()
-        .filter(|n| prior.get_attr(n) != planned.get_attr(n))
-        .map(|n| AttributePath::attr(*n))
-        .collect()
+    names.iter().filter(|n| prior.get_attr(n) != planned.get_attr(n)).map(|n| AttributePath::attr(*n)).collect()
 }
 
 /// Fills an optional+computed attribute left null in configuration with a default.

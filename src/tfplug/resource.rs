@@ -155,7 +155,12 @@ pub struct PlanResponse {
 
 impl PlanResponse {
     pub fn new(planned_state: Value) -> Self {
-        Self { planned_state, requires_replace: Vec::new(), planned_private: Vec::new(), diagnostics: Diagnostics::new() }
+        Self {
+            planned_state,
+            requires_replace: Vec::new(),
+            planned_private: Vec::new(),
+            diagnostics: Diagnostics::new(),
+        }
     }
 
     /// An error plan: Terraform discards the planned state when there are errors.

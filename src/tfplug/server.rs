@@ -62,8 +62,7 @@ pub async fn serve<P: Provider>(provider: P, opts: ServeOptions) -> Result<(), S
     let negotiated = if opts.debug { None } else { Some(handshake::negotiate(&env)?) };
 
     let socket = socket_path(env.unix_socket_dir.as_deref());
-    let listener =
-        UnixListener::bind(&socket).map_err(|source| ServeError::Listen { path: socket.clone(), source })?;
+    let listener = UnixListener::bind(&socket).map_err(|source| ServeError::Listen { path: socket.clone(), source })?;
     let _cleanup = RemoveOnDrop(socket.clone());
 
     let shutdown = CancellationToken::new();

@@ -13,18 +13,21 @@ use tonic::{Request, Response, Status};
 
 use super::diag::{path_to_proto, Diagnostic, Diagnostics};
 use super::proto::tfplugin6 as pb;
-use super::resource::{
-    ApplyRequest, ConfigureRequest, Ctx, DataSource, PlanRequest, Provider, ReadRequest, Resource,
-};
+use super::resource::{ApplyRequest, ConfigureRequest, Ctx, DataSource, PlanRequest, Provider, ReadRequest, Resource};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
+
+/// A resource type with its schema, computed once.
+type ResourceEntry<D> = (Arc<dyn Resource<D>>, Schema);
+/// A data source type with its schema, computed once.
+type DataSourceEntry<D> = (Arc<dyn DataSource<D>>, Schema);
 
 /// The provider behind the gRPC service.
 pub struct ProviderService<P: Provider> {
     provider: Arc<P>,
     provider_schema: Schema,
-    resources: HashMap<&'static str, (Arc<dyn Resource<P::Data>>, Schema)>,
-    data_sources: HashMap<&'static str, (Arc<dyn DataSource<P::Data>>, Schema)>,
+    resources: HashMap<&'static str, ResourceEntry<P::Data>>,
+    data_sources: HashMap<&'static str, DataSourceEntry<P::Data>>,
     data: RwLock<Option<Arc<P::Data>>>,
     stop: CancellationToken,
 }
@@ -56,11 +59,11 @@ impl<P: Provider> ProviderService<P> {
         }
     }
 
-    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource<P::Data>>, Schema), Diagnostic> {
+    fn resource(&self, name: &str) -> Result<&ResourceEntry<P::Data>, Diagnostic> {
         self.resources.get(name).ok_or_else(|| unknown_type("resource", name))
     }
 
-    fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource<P::Data>>, Schema), Diagnostic> {
+    fn data_source(&self, name: &str) -> Result<&DataSourceEntry<P::Data>, Diagnostic> {
         self.data_sources.get(name).ok_or_else(|| unknown_type("data source", name))
     }
 }

@@ -11,9 +11,7 @@ use super::value::{Type, Value};
 pub fn block(operations: &[&str]) -> NestedBlock {
     let mut b = Block::new("How long each operation may take, as a duration such as `30s`, `10m` or `1h30m`.");
     for op in operations {
-        b = b.attribute(
-            Attribute::new(*op, Type::String).optional().description(format!("Time limit for {op}.")),
-        );
+        b = b.attribute(Attribute::new(*op, Type::String).optional().description(format!("Time limit for {op}.")));
     }
     NestedBlock::single("timeouts", b)
 }

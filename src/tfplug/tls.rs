@@ -67,7 +67,11 @@ impl ClientCertVerifier for PinnedClientCert {
 }
 
 /// The rustls server configuration for AutoMTLS: our certificate, the pinned client, ALPN h2.
-pub fn server_config(cert_der: Vec<u8>, key_pkcs8_der: Vec<u8>, pinned_client_der: Vec<u8>) -> Result<ServerConfig, Error> {
+pub fn server_config(
+    cert_der: Vec<u8>,
+    key_pkcs8_der: Vec<u8>,
+    pinned_client_der: Vec<u8>,
+) -> Result<ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(PinnedClientCert::new(pinned_client_der, &provider));
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8_der));

@@ -26,8 +26,8 @@ pub fn upgrade<D: Send + Sync + 'static>(
         )
         .into());
     }
-    let mut json: serde_json::Value = serde_json::from_slice(&raw.json)
-        .map_err(|e| failure("Stored state is not valid JSON", e))?;
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&raw.json).map_err(|e| failure("Stored state is not valid JSON", e))?;
     if version > schema.version {
         return Err(Diagnostic::error(
             "State written by a newer provider",
@@ -46,8 +46,7 @@ pub fn upgrade<D: Send + Sync + 'static>(
         map.retain(|k, _| fields.contains_key(k));
     }
     let bytes = serde_json::to_vec(&json).map_err(|e| failure("Could not re-encode state", e))?;
-    let v = value::decode_json(&bytes, &ty)
-        .map_err(|e| failure("Stored state does not match the schema", e))?;
+    let v = value::decode_json(&bytes, &ty).map_err(|e| failure("Stored state does not match the schema", e))?;
     encode(&v, &ty).map_err(Diagnostics::from)
 }
 

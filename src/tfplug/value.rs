@@ -149,27 +149,13 @@ impl Value {
     }
 
     /// A map from `(key, value)` pairs.
-    pub fn map<K: Into<String>, V: Into<Value>>(
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> Value {
-        Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+    pub fn map<K: Into<String>, V: Into<Value>>(entries: impl IntoIterator<Item = (K, V)>) -> Value {
+        Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
     /// An object from `(attribute, value)` pairs. Attributes of the type left out encode as null.
-    pub fn object<K: Into<String>, V: Into<Value>>(
-        attributes: impl IntoIterator<Item = (K, V)>,
-    ) -> Value {
-        Value::Object(
-            attributes
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+    pub fn object<K: Into<String>, V: Into<Value>>(attributes: impl IntoIterator<Item = (K, V)>) -> Value {
+        Value::Object(attributes.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
     /// A plain unknown value.
@@ -191,9 +177,7 @@ impl Value {
     /// For an object type, an object with every attribute null; for any other type, null.
     pub fn null_object(ty: &Type) -> Value {
         match ty {
-            Type::Object(attrs) => {
-                Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect())
-            }
+            Type::Object(attrs) => Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect()),
             _ => Value::Null,
         }
     }
@@ -322,12 +306,8 @@ impl Value {
     pub fn is_fully_known(&self) -> bool {
         match self.unwrap_dynamic() {
             Value::Unknown(_) => false,
-            Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
-                items.iter().all(Value::is_fully_known)
-            }
-            Value::Map(entries) | Value::Object(entries) => {
-                entries.values().all(Value::is_fully_known)
-            }
+            Value::List(items) | Value::Set(items) | Value::Tuple(items) => items.iter().all(Value::is_fully_known),
+            Value::Map(entries) | Value::Object(entries) => entries.values().all(Value::is_fully_known),
             _ => true,
         }
     }
@@ -476,16 +456,10 @@ impl Value {
             Value::List(items) => Some(Type::list(common(&mut items.iter())?)),
             Value::Set(items) => Some(Type::set(common(&mut items.iter())?)),
             Value::Map(entries) => Some(Type::map(common(&mut entries.values())?)),
-            Value::Object(attrs) => attrs
-                .iter()
-                .map(|(k, v)| Some((k.clone(), part(v)?)))
-                .collect::<Option<_>>()
-                .map(Type::Object),
-            Value::Tuple(items) => items
-                .iter()
-                .map(part)
-                .collect::<Option<_>>()
-                .map(Type::Tuple),
+            Value::Object(attrs) => {
+                attrs.iter().map(|(k, v)| Some((k.clone(), part(v)?))).collect::<Option<_>>().map(Type::Object)
+            }
+            Value::Tuple(items) => items.iter().map(part).collect::<Option<_>>().map(Type::Tuple),
         }
     }
 }

@@ -25,10 +25,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub fn new(path: &AttributePath, message: impl Into<String>) -> Self {
-        Self {
-            path: path.clone(),
-            message: message.into(),
-        }
+        Self { path: path.clone(), message: message.into() }
     }
 }
 
@@ -49,10 +46,7 @@ pub struct EncodeError {
 
 impl EncodeError {
     pub fn new(path: &AttributePath, message: impl Into<String>) -> Self {
-        Self {
-            path: path.clone(),
-            message: message.into(),
-        }
+        Self { path: path.clone(), message: message.into() }
     }
 }
 
@@ -72,10 +66,7 @@ pub struct PathError {
 
 impl PathError {
     pub(super) fn new(path: &AttributePath, message: impl Into<String>) -> Self {
-        Self {
-            path: path.clone(),
-            message: message.into(),
-        }
+        Self { path: path.clone(), message: message.into() }
     }
 }
 

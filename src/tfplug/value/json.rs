@@ -39,8 +39,8 @@ pub fn decode_json_lenient(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError
 /// Decodes an already-parsed `serde_json` document. Numbers have passed through `serde_json`,
 /// so non-integers are limited to `f64` precision; prefer [`decode_json`] on raw bytes.
 pub fn decode_json_value(json: &SerdeJson, ty: &Type) -> Result<Value, DecodeError> {
-    let doc = from_serde(json, 0)
-        .ok_or_else(|| DecodeError::new(&AttributePath::root(), "JSON is nested too deeply"))?;
+    let doc =
+        from_serde(json, 0).ok_or_else(|| DecodeError::new(&AttributePath::root(), "JSON is nested too deeply"))?;
     decode(&doc, ty, &AttributePath::root(), 0, false)
 }
 
@@ -81,12 +81,10 @@ impl Json {
 
 fn parse_document(bytes: &[u8]) -> Result<Json, DecodeError> {
     let root = AttributePath::root();
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| DecodeError::new(&root, format!("JSON is not valid UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| DecodeError::new(&root, format!("JSON is not valid UTF-8: {e}")))?;
     let mut p = Parser { text, pos: 0 };
-    let fail = |p: &Parser<'_>, msg: &str| {
-        DecodeError::new(&root, format!("invalid JSON at byte {}: {msg}", p.pos))
-    };
+    let fail = |p: &Parser<'_>, msg: &str| DecodeError::new(&root, format!("invalid JSON at byte {}: {msg}", p.pos));
     let doc = match p.value(0) {
         Ok(doc) => doc,
         Err(msg) => return Err(fail(&p, msg)),
@@ -225,10 +223,7 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, &'static str> {
-        let hex = self
-            .text
-            .get(self.pos..self.pos + 4)
-            .ok_or("invalid \\u escape")?;
+        let hex = self.text.get(self.pos..self.pos + 4).ok_or("invalid \\u escape")?;
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("invalid \\u escape");
         }
@@ -241,10 +236,7 @@ impl Parser<'_> {
         let mut out = String::new();
         loop {
             let run_start = self.pos;
-            while self
-                .peek()
-                .is_some_and(|b| b != b'"' && b != b'\\' && b >= 0x20)
-            {
+            while self.peek().is_some_and(|b| b != b'"' && b != b'\\' && b >= 0x20) {
                 self.pos += 1;
             }
             // The run ends at an ASCII byte (or the end), so it is a whole UTF-8 slice.
@@ -304,17 +296,9 @@ fn from_serde(json: &SerdeJson, depth: usize) -> Option<Json> {
         SerdeJson::Bool(b) => Json::Bool(*b),
         SerdeJson::Number(n) => Json::Number(n.to_string()),
         SerdeJson::String(s) => Json::String(s.clone()),
-        SerdeJson::Array(items) => Json::Array(
-            items
-                .iter()
-                .map(|j| from_serde(j, depth + 1))
-                .collect::<Option<_>>()?,
-        ),
+        SerdeJson::Array(items) => Json::Array(items.iter().map(|j| from_serde(j, depth + 1)).collect::<Option<_>>()?),
         SerdeJson::Object(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, j)| Some((k.clone(), from_serde(j, depth + 1)?)))
-                .collect::<Option<_>>()?,
+            entries.iter().map(|(k, j)| Some((k.clone(), from_serde(j, depth + 1)?))).collect::<Option<_>>()?,
         ),
     })
 }
@@ -324,17 +308,10 @@ fn to_serde(json: &Json) -> SerdeJson {
         Json::Null => SerdeJson::Null,
         Json::Bool(b) => SerdeJson::Bool(*b),
         // Only type descriptions go through here, and they hold no numbers.
-        Json::Number(text) => text
-            .parse::<serde_json::Number>()
-            .map_or(SerdeJson::Null, SerdeJson::Number),
+        Json::Number(text) => text.parse::<serde_json::Number>().map_or(SerdeJson::Null, SerdeJson::Number),
         Json::String(s) => SerdeJson::String(s.clone()),
         Json::Array(items) => SerdeJson::Array(items.iter().map(to_serde).collect()),
-        Json::Object(entries) => SerdeJson::Object(
-            entries
-                .iter()
-                .map(|(k, j)| (k.clone(), to_serde(j)))
-                .collect(),
-        ),
+        Json::Object(entries) => SerdeJson::Object(entries.iter().map(|(k, j)| (k.clone(), to_serde(j))).collect()),
     }
 }
 
@@ -342,19 +319,10 @@ fn to_serde(json: &Json) -> SerdeJson {
 // Decoding by type
 
 fn required(what: &str, found: &Json, path: &AttributePath) -> DecodeError {
-    DecodeError::new(
-        path,
-        format!("{what} is required, found {}", found.describe()),
-    )
+    DecodeError::new(path, format!("{what} is required, found {}", found.describe()))
 }
 
-fn decode(
-    json: &Json,
-    ty: &Type,
-    path: &AttributePath,
-    depth: usize,
-    lenient: bool,
-) -> Result<Value, DecodeError> {
+fn decode(json: &Json, ty: &Type, path: &AttributePath, depth: usize, lenient: bool) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return Err(DecodeError::new(path, "value is nested too deeply"));
     }
@@ -367,31 +335,19 @@ fn decode(
                     "type" => type_json = Some(item),
                     "value" => value_json = Some(item),
                     other => {
-                        return Err(DecodeError::new(
-                            path,
-                            format!("unexpected key {other:?} in a dynamic value"),
-                        ));
+                        return Err(DecodeError::new(path, format!("unexpected key {other:?} in a dynamic value")));
                     }
                 }
             }
-            let type_json = type_json
-                .ok_or_else(|| DecodeError::new(path, "a dynamic value needs a \"type\""))?;
-            let value_json = value_json
-                .ok_or_else(|| DecodeError::new(path, "a dynamic value needs a \"value\""))?;
-            let actual = Type::from_json(&to_serde(type_json))
-                .map_err(|e| DecodeError::new(path, e.to_string()))?;
+            let type_json = type_json.ok_or_else(|| DecodeError::new(path, "a dynamic value needs a \"type\""))?;
+            let value_json = value_json.ok_or_else(|| DecodeError::new(path, "a dynamic value needs a \"value\""))?;
+            let actual = Type::from_json(&to_serde(type_json)).map_err(|e| DecodeError::new(path, e.to_string()))?;
             let value = decode(value_json, &actual, path, depth + 1, lenient)?;
             Ok(Value::Dynamic(actual, Box::new(value)))
         }
-        (Type::Dynamic, other) => Err(required(
-            "a dynamic value ({\"value\":…,\"type\":…})",
-            other,
-            path,
-        )),
+        (Type::Dynamic, other) => Err(required("a dynamic value ({\"value\":…,\"type\":…})", other, path)),
         (Type::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
-        (Type::Bool, Json::String(s)) if s == "true" || s == "false" => {
-            Ok(Value::Bool(s == "true"))
-        }
+        (Type::Bool, Json::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
         (Type::Bool, other) => Err(required("a bool", other, path)),
         (Type::Number, Json::Number(text) | Json::String(text)) => Number::parse(text)
             .map(Value::Number)
@@ -412,11 +368,7 @@ fn decode(
             if items.len() != elems.len() {
                 return Err(DecodeError::new(
                     path,
-                    format!(
-                        "a tuple of {} elements is required, found {}",
-                        elems.len(),
-                        items.len()
-                    ),
+                    format!("a tuple of {} elements is required, found {}", elems.len(), items.len()),
                 ));
             }
             decode_elements(items, |i| &elems[i], path, depth, lenient).map(Value::Tuple)
@@ -425,10 +377,7 @@ fn decode(
         (Type::Map(elem), Json::Object(entries)) => {
             let mut out = BTreeMap::new();
             for (key, item) in entries {
-                out.insert(
-                    key.clone(),
-                    decode(item, elem, &path.then_key(key.as_str()), depth + 1, lenient)?,
-                );
+                out.insert(key.clone(), decode(item, elem, &path.then_key(key.as_str()), depth + 1, lenient)?);
             }
             Ok(Value::Map(out))
         }
@@ -438,22 +387,11 @@ fn decode(
             for (key, item) in entries {
                 match attrs.get(key) {
                     Some(attr_ty) => {
-                        let value = decode(
-                            item,
-                            attr_ty,
-                            &path.then_attr(key.as_str()),
-                            depth + 1,
-                            lenient,
-                        )?;
+                        let value = decode(item, attr_ty, &path.then_attr(key.as_str()), depth + 1, lenient)?;
                         out.insert(key.clone(), value);
                     }
                     None if lenient => {}
-                    None => {
-                        return Err(DecodeError::new(
-                            path,
-                            format!("unsupported attribute {key:?}"),
-                        ))
-                    }
+                    None => return Err(DecodeError::new(path, format!("unsupported attribute {key:?}"))),
                 }
             }
             for name in attrs.keys() {
@@ -477,15 +415,7 @@ fn decode_elements<'t>(
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            decode(
-                item,
-                elem_ty(i),
-                &path.then_index(i as i64),
-                depth + 1,
-                lenient,
-            )
-        })
+        .map(|(i, item)| decode(item, elem_ty(i), &path.then_index(i as i64), depth + 1, lenient))
         .collect()
 }
 
@@ -506,12 +436,7 @@ fn encode_elements<'t>(
         .map(SerdeJson::Array)
 }
 
-fn encode(
-    value: &Value,
-    ty: &Type,
-    path: &AttributePath,
-    depth: usize,
-) -> Result<SerdeJson, EncodeError> {
+fn encode(value: &Value, ty: &Type, path: &AttributePath, depth: usize) -> Result<SerdeJson, EncodeError> {
     if depth > MAX_DEPTH {
         return Err(EncodeError::new(path, "value is nested too deeply"));
     }
@@ -524,7 +449,10 @@ fn encode(
                 other.implied_type().ok_or_else(|| {
                     EncodeError::new(
                         path,
-                        format!("cannot tell the type of this {} for a dynamic attribute; wrap it in Value::Dynamic", other.kind()),
+                        format!(
+                            "cannot tell the type of this {} for a dynamic attribute; wrap it in Value::Dynamic",
+                            other.kind()
+                        ),
                     )
                 })?,
                 other,
@@ -542,19 +470,14 @@ fn encode(
         (Type::Bool, Value::Bool(b)) => Ok(SerdeJson::Bool(*b)),
         (Type::Number, Value::Number(n)) => number_json(n, path),
         (Type::String, Value::String(s)) => Ok(SerdeJson::String(s.clone())),
-        (
-            Type::List(elem) | Type::Set(elem),
-            Value::List(items) | Value::Set(items) | Value::Tuple(items),
-        ) => encode_elements(items, |_| &**elem, path, depth),
+        (Type::List(elem) | Type::Set(elem), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
+            encode_elements(items, |_| &**elem, path, depth)
+        }
         (Type::Tuple(elems), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
             if elems.len() != items.len() {
                 return Err(EncodeError::new(
                     path,
-                    format!(
-                        "expected a tuple of {} elements, found {}",
-                        elems.len(),
-                        items.len()
-                    ),
+                    format!("expected a tuple of {} elements, found {}", elems.len(), items.len()),
                 ));
             }
             encode_elements(items, |i| &elems[i], path, depth)
@@ -562,51 +485,34 @@ fn encode(
         (Type::Map(elem), Value::Map(entries) | Value::Object(entries)) => {
             let mut out = serde_json::Map::new();
             for (key, item) in entries {
-                out.insert(
-                    key.clone(),
-                    encode(item, elem, &path.then_key(key.as_str()), depth + 1)?,
-                );
+                out.insert(key.clone(), encode(item, elem, &path.then_key(key.as_str()), depth + 1)?);
             }
             Ok(SerdeJson::Object(out))
         }
         (Type::Object(attrs), Value::Object(entries) | Value::Map(entries)) => {
             if let Some(extra) = entries.keys().find(|k| !attrs.contains_key(*k)) {
-                return Err(EncodeError::new(
-                    path,
-                    format!("unsupported attribute {extra:?}"),
-                ));
+                return Err(EncodeError::new(path, format!("unsupported attribute {extra:?}")));
             }
             let mut out = serde_json::Map::new();
             for (name, attr_ty) in attrs {
                 let item = entries.get(name).unwrap_or(&Value::Null);
-                out.insert(
-                    name.clone(),
-                    encode(item, attr_ty, &path.then_attr(name.as_str()), depth + 1)?,
-                );
+                out.insert(name.clone(), encode(item, attr_ty, &path.then_attr(name.as_str()), depth + 1)?);
             }
             Ok(SerdeJson::Object(out))
         }
-        _ => Err(EncodeError::new(
-            path,
-            format!("expected {ty}, found {}", value.kind()),
-        )),
+        _ => Err(EncodeError::new(path, format!("expected {ty}, found {}", value.kind()))),
     }
 }
 
 fn unknown(path: &AttributePath) -> EncodeError {
-    EncodeError::new(
-        path,
-        "value is unknown, and JSON cannot hold unknown values",
-    )
+    EncodeError::new(path, "value is unknown, and JSON cannot hold unknown values")
 }
 
 fn number_json(n: &Number, path: &AttributePath) -> Result<SerdeJson, EncodeError> {
     let float = |f: f64| {
         serde_json::Number::from_f64(f)
             .map(SerdeJson::Number)
-            .ok_or_else(|| {
-                EncodeError::new(path, format!("{n} cannot be written as a JSON number"))
-            })
+            .ok_or_else(|| EncodeError::new(path, format!("{n} cannot be written as a JSON number")))
     };
     match n {
         Number::Int(i) => Ok(SerdeJson::from(*i)),
@@ -620,10 +526,7 @@ fn number_json(n: &Number, path: &AttributePath) -> Result<SerdeJson, EncodeErro
                 Ok(u) => Ok(SerdeJson::from(u)),
                 Err(_) => float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            None => Err(EncodeError::new(
-                path,
-                format!("{text:?} is not a valid number"),
-            )),
+            None => Err(EncodeError::new(path, format!("{text:?} is not a valid number"))),
         },
     }
 }

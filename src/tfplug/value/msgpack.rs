@@ -45,13 +45,7 @@ pub fn decode_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
     let mut reader = Reader { buf: bytes, pos: 0 };
     let value = decode(&mut reader, ty, &root, 0)?;
     if reader.pos != bytes.len() {
-        return Err(DecodeError::new(
-            &root,
-            format!(
-                "{} unexpected bytes after the value",
-                bytes.len() - reader.pos
-            ),
-        ));
+        return Err(DecodeError::new(&root, format!("{} unexpected bytes after the value", bytes.len() - reader.pos)));
     }
     Ok(value)
 }
@@ -112,11 +106,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or(TRUNCATED)?;
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len()).ok_or(TRUNCATED)?;
         let bytes = &self.buf[self.pos..end];
         self.pos = end;
         Ok(bytes)
@@ -137,8 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<usize, &'static str> {
-        usize::try_from(u32::from_be_bytes(self.array()?))
-            .map_err(|_| "length too large for this platform")
+        usize::try_from(u32::from_be_bytes(self.array()?)).map_err(|_| "length too large for this platform")
     }
 
     fn ext(&mut self, len: usize) -> Result<Item<'a>, &'static str> {
@@ -243,18 +232,10 @@ fn utf8<'a>(bytes: &'a [u8], path: &AttributePath) -> Result<&'a str, DecodeErro
 }
 
 fn required(what: &str, found: &Item<'_>, path: &AttributePath) -> DecodeError {
-    DecodeError::new(
-        path,
-        format!("{what} is required, found {}", found.describe()),
-    )
+    DecodeError::new(path, format!("{what} is required, found {}", found.describe()))
 }
 
-fn decode(
-    r: &mut Reader<'_>,
-    ty: &Type,
-    path: &AttributePath,
-    depth: usize,
-) -> Result<Value, DecodeError> {
+fn decode(r: &mut Reader<'_>, ty: &Type, path: &AttributePath, depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return Err(DecodeError::new(path, "value is nested too deeply"));
     }
@@ -270,13 +251,9 @@ fn decode(
         (Type::Number, item) => decode_number(item, path).map(Value::Number),
         (Type::String, Item::Str(s)) => Ok(Value::String(utf8(s, path)?.to_string())),
         (Type::String, other) => Err(required("a string", &other, path)),
-        (Type::List(elem), Item::Array(n)) => {
-            decode_elements(r, n, |_| &**elem, path, depth).map(Value::List)
-        }
+        (Type::List(elem), Item::Array(n)) => decode_elements(r, n, |_| &**elem, path, depth).map(Value::List),
         (Type::List(_), other) => Err(required("a list", &other, path)),
-        (Type::Set(elem), Item::Array(n)) => {
-            decode_elements(r, n, |_| &**elem, path, depth).map(Value::Set)
-        }
+        (Type::Set(elem), Item::Array(n)) => decode_elements(r, n, |_| &**elem, path, depth).map(Value::Set),
         (Type::Set(_), other) => Err(required("a set", &other, path)),
         (Type::Tuple(elems), Item::Array(n)) => {
             if n != elems.len() {
@@ -303,10 +280,7 @@ fn decode(
             for _ in 0..n {
                 let key = decode_key(r, path)?;
                 let Some(attr_ty) = attrs.get(&key) else {
-                    return Err(DecodeError::new(
-                        path,
-                        format!("unsupported attribute {key:?}"),
-                    ));
+                    return Err(DecodeError::new(path, format!("unsupported attribute {key:?}")));
                 };
                 let at = path.then_attr(key.as_str());
                 out.insert(key, decode(r, attr_ty, &at, depth + 1)?);
@@ -342,10 +316,7 @@ fn decode_elements<'t>(
 fn decode_key(r: &mut Reader<'_>, path: &AttributePath) -> Result<String, DecodeError> {
     match next_item(r, path)? {
         Item::Str(s) => Ok(utf8(s, path)?.to_string()),
-        other => Err(DecodeError::new(
-            path,
-            format!("keys must be strings, found {}", other.describe()),
-        )),
+        other => Err(DecodeError::new(path, format!("keys must be strings, found {}", other.describe()))),
     }
 }
 
@@ -357,9 +328,7 @@ fn decode_number(item: Item<'_>, path: &AttributePath) -> Result<Number, DecodeE
         Item::Float(f) => Ok(Number::Float(f)),
         Item::Str(s) => {
             let text = utf8(s, path)?;
-            Number::parse(text).ok_or_else(|| {
-                DecodeError::new(path, format!("a number is required, found {text:?}"))
-            })
+            Number::parse(text).ok_or_else(|| DecodeError::new(path, format!("a number is required, found {text:?}")))
         }
         other => Err(required("a number", &other, path)),
     }
@@ -379,15 +348,11 @@ fn decode_dynamic(
                 other => {
                     return Err(DecodeError::new(
                         path,
-                        format!(
-                            "a dynamic value's type must be JSON bytes, found {}",
-                            other.describe()
-                        ),
+                        format!("a dynamic value's type must be JSON bytes, found {}", other.describe()),
                     ))
                 }
             };
-            let ty = Type::from_json_bytes(type_json)
-                .map_err(|e| DecodeError::new(path, e.to_string()))?;
+            let ty = Type::from_json_bytes(type_json).map_err(|e| DecodeError::new(path, e.to_string()))?;
             let value = decode(r, &ty, path, depth + 1)?;
             Ok(Value::Dynamic(ty, Box::new(value)))
         }
@@ -402,30 +367,17 @@ fn decode_unknown(
     path: &AttributePath,
     depth: usize,
 ) -> Result<Value, DecodeError> {
-    if code == EXT_UNKNOWN
-        || payload.len() <= 1
-        || (code == EXT_REFINED_UNKNOWN && *ty == Type::Dynamic)
-    {
+    if code == EXT_UNKNOWN || payload.len() <= 1 || (code == EXT_REFINED_UNKNOWN && *ty == Type::Dynamic) {
         return Ok(Value::unknown());
     }
     if code != EXT_REFINED_UNKNOWN {
-        return Err(DecodeError::new(
-            path,
-            format!("unsupported msgpack extension type {code}"),
-        ));
+        return Err(DecodeError::new(path, format!("unsupported msgpack extension type {code}")));
     }
     if payload.len() > MAX_REFINEMENT_LEN {
-        return Err(DecodeError::new(
-            path,
-            "unknown value refinements are too large",
-        ));
+        return Err(DecodeError::new(path, "unknown value refinements are too large"));
     }
-    let bad =
-        |why: &str| DecodeError::new(path, format!("invalid unknown value refinements: {why}"));
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    let bad = |why: &str| DecodeError::new(path, format!("invalid unknown value refinements: {why}"));
+    let mut r = Reader { buf: payload, pos: 0 };
     let entries = match r.next().map_err(bad)? {
         Item::Map(n) => n,
         _ => return Err(bad("not a map")),
@@ -451,8 +403,7 @@ fn decode_unknown(
                 let Item::Str(prefix) = r.next().map_err(bad)? else {
                     return Err(bad("string prefix must be a string"));
                 };
-                let prefix = std::str::from_utf8(prefix)
-                    .map_err(|_| bad("string prefix is not valid UTF-8"))?;
+                let prefix = std::str::from_utf8(prefix).map_err(|_| bad("string prefix is not valid UTF-8"))?;
                 refinements.string_prefix = (!prefix.is_empty()).then(|| prefix.to_string());
             }
             KEY_NUMBER_MIN | KEY_NUMBER_MAX => {
@@ -462,9 +413,7 @@ fn decode_unknown(
                 let bound_ty = Type::Tuple(vec![Type::Number, Type::Bool]);
                 let bound = match decode(&mut r, &bound_ty, path, depth + 1) {
                     Ok(Value::Tuple(pair)) => match <[Value; 2]>::try_from(pair) {
-                        Ok([Value::Number(value), Value::Bool(inclusive)]) => {
-                            NumberBound { value, inclusive }
-                        }
+                        Ok([Value::Number(value), Value::Bool(inclusive)]) => NumberBound { value, inclusive },
                         _ => return Err(bad("number bound must be [number, bool]")),
                     },
                     _ => return Err(bad("number bound must be [number, bool]")),
@@ -480,9 +429,7 @@ fn decode_unknown(
                     return Err(bad(&format!("length bound on a {ty}")));
                 }
                 let bound = match r.next().map_err(bad)? {
-                    Item::Int(n) => {
-                        u64::try_from(n).map_err(|_| bad("length bound is negative"))?
-                    }
+                    Item::Int(n) => u64::try_from(n).map_err(|_| bad("length bound is negative"))?,
                     Item::BigUint(n) => n,
                     _ => return Err(bad("length bound must be an integer")),
                 };
@@ -509,9 +456,7 @@ fn decode_unknown(
 fn ok<T>(result: Result<T, ValueWriteError<Infallible>>) -> T {
     match result {
         Ok(v) => v,
-        Err(
-            ValueWriteError::InvalidMarkerWrite(never) | ValueWriteError::InvalidDataWrite(never),
-        ) => match never {},
+        Err(ValueWriteError::InvalidMarkerWrite(never) | ValueWriteError::InvalidDataWrite(never)) => match never {},
     }
 }
 
@@ -523,13 +468,7 @@ fn mismatch(ty: &Type, value: &Value, path: &AttributePath) -> EncodeError {
     EncodeError::new(path, format!("expected {ty}, found {}", value.kind()))
 }
 
-fn encode(
-    w: &mut ByteBuf,
-    value: &Value,
-    ty: &Type,
-    path: &AttributePath,
-    depth: usize,
-) -> Result<(), EncodeError> {
+fn encode(w: &mut ByteBuf, value: &Value, ty: &Type, path: &AttributePath, depth: usize) -> Result<(), EncodeError> {
     if depth > MAX_DEPTH {
         return Err(EncodeError::new(path, "value is nested too deeply"));
     }
@@ -573,10 +512,7 @@ fn encode(
             ok(enc::write_str(w, s));
             Ok(())
         }
-        (
-            Type::List(elem) | Type::Set(elem),
-            Value::List(items) | Value::Set(items) | Value::Tuple(items),
-        ) => {
+        (Type::List(elem) | Type::Set(elem), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
             ok(enc::write_array_len(w, len_u32(items.len(), path)?));
             for (i, item) in items.iter().enumerate() {
                 encode(w, item, elem, &path.then_index(i as i64), depth + 1)?;
@@ -587,11 +523,7 @@ fn encode(
             if elems.len() != items.len() {
                 return Err(EncodeError::new(
                     path,
-                    format!(
-                        "expected a tuple of {} elements, found {}",
-                        elems.len(),
-                        items.len()
-                    ),
+                    format!("expected a tuple of {} elements, found {}", elems.len(), items.len()),
                 ));
             }
             ok(enc::write_array_len(w, len_u32(items.len(), path)?));
@@ -610,10 +542,7 @@ fn encode(
         }
         (Type::Object(attrs), Value::Object(entries) | Value::Map(entries)) => {
             if let Some(extra) = entries.keys().find(|k| !attrs.contains_key(*k)) {
-                return Err(EncodeError::new(
-                    path,
-                    format!("unsupported attribute {extra:?}"),
-                ));
+                return Err(EncodeError::new(path, format!("unsupported attribute {extra:?}")));
             }
             ok(enc::write_map_len(w, len_u32(attrs.len(), path)?));
             for (name, attr_ty) in attrs {
@@ -644,9 +573,7 @@ fn write_number(w: &mut ByteBuf, n: &Number, path: &AttributePath) -> Result<(),
         Number::Int(i) => {
             ok(enc::write_sint(w, *i));
         }
-        Number::Float(f) if f.is_nan() => {
-            return Err(EncodeError::new(path, "NaN is not a valid number"))
-        }
+        Number::Float(f) if f.is_nan() => return Err(EncodeError::new(path, "NaN is not a valid number")),
         Number::Float(f) => match super::number::f64_to_i64(*f) {
             Some(i) => {
                 ok(enc::write_sint(w, i));
@@ -658,12 +585,7 @@ fn write_number(w: &mut ByteBuf, n: &Number, path: &AttributePath) -> Result<(),
                 ok(enc::write_sint(w, i));
             }
             Some(_) => ok(enc::write_str(w, text)),
-            None => {
-                return Err(EncodeError::new(
-                    path,
-                    format!("{text:?} is not a valid number"),
-                ))
-            }
+            None => return Err(EncodeError::new(path, format!("{text:?} is not a valid number"))),
         },
     }
     Ok(())
@@ -681,16 +603,10 @@ fn write_unknown(
         return Ok(());
     }
     if let Some(what) = refinements.inapplicable_to(ty) {
-        return Err(EncodeError::new(
-            path,
-            format!("an unknown {ty} cannot have a {what} refinement"),
-        ));
+        return Err(EncodeError::new(path, format!("an unknown {ty} cannot have a {what} refinement")));
     }
     let mut body = ByteBuf::new();
-    let prefix = refinements
-        .string_prefix
-        .as_deref()
-        .filter(|p| !p.is_empty());
+    let prefix = refinements.string_prefix.as_deref().filter(|p| !p.is_empty());
     let entries = [
         refinements.not_null,
         prefix.is_some(),
@@ -699,10 +615,7 @@ fn write_unknown(
         refinements.length_lower.is_some(),
         refinements.length_upper.is_some(),
     ];
-    ok(enc::write_map_len(
-        &mut body,
-        entries.iter().filter(|&&present| present).count() as u32,
-    ));
+    ok(enc::write_map_len(&mut body, entries.iter().filter(|&&present| present).count() as u32));
     if refinements.not_null {
         ok(enc::write_sint(&mut body, KEY_NULLNESS));
         let Ok(()) = enc::write_bool(&mut body, false);
@@ -711,10 +624,7 @@ fn write_unknown(
         ok(enc::write_sint(&mut body, KEY_STRING_PREFIX));
         ok(enc::write_str(&mut body, prefix));
     }
-    for (key, bound) in [
-        (KEY_NUMBER_MIN, &refinements.number_lower),
-        (KEY_NUMBER_MAX, &refinements.number_upper),
-    ] {
+    for (key, bound) in [(KEY_NUMBER_MIN, &refinements.number_lower), (KEY_NUMBER_MAX, &refinements.number_upper)] {
         if let Some(bound) = bound {
             ok(enc::write_sint(&mut body, key));
             ok(enc::write_array_len(&mut body, 2));
@@ -722,10 +632,7 @@ fn write_unknown(
             let Ok(()) = enc::write_bool(&mut body, bound.inclusive);
         }
     }
-    for (key, bound) in [
-        (KEY_LENGTH_MIN, refinements.length_lower),
-        (KEY_LENGTH_MAX, refinements.length_upper),
-    ] {
+    for (key, bound) in [(KEY_LENGTH_MIN, refinements.length_lower), (KEY_LENGTH_MAX, refinements.length_upper)] {
         if let Some(bound) = bound {
             ok(enc::write_sint(&mut body, key));
             ok(enc::write_uint(&mut body, bound));
@@ -733,16 +640,9 @@ fn write_unknown(
     }
     let body = body.into_vec();
     if body.len() > MAX_REFINEMENT_LEN {
-        return Err(EncodeError::new(
-            path,
-            "unknown value refinements are too large (over 1 KiB)",
-        ));
+        return Err(EncodeError::new(path, "unknown value refinements are too large (over 1 KiB)"));
     }
-    ok(enc::write_ext_meta(
-        w,
-        len_u32(body.len(), path)?,
-        EXT_REFINED_UNKNOWN,
-    ));
+    ok(enc::write_ext_meta(w, len_u32(body.len(), path)?, EXT_REFINED_UNKNOWN));
     w.as_mut_vec().extend_from_slice(&body);
     Ok(())
 }

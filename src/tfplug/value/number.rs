@@ -90,9 +90,7 @@ impl PartialEq for Number {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a == b,
             (Number::Float(a), Number::Float(b)) => a == b,
-            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
-                f64_to_i64(*f) == Some(*i)
-            }
+            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => f64_to_i64(*f) == Some(*i),
             (Number::Decimal(a), Number::Decimal(b)) if a == b => true,
             _ => match (self.key(), other.key()) {
                 (Some(a), Some(b)) => a == b,
@@ -189,8 +187,7 @@ impl DecimalKey {
         };
         let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part)
-        {
+        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part) {
             return None;
         }
         let frac_len = i64::try_from(frac_part.len()).ok()?;
@@ -200,17 +197,9 @@ impl DecimalKey {
         let trimmed = significant.trim_end_matches('0');
         exponent = exponent.checked_add(i64::try_from(significant.len() - trimmed.len()).ok()?)?;
         if trimmed.is_empty() {
-            return Some(DecimalKey {
-                negative: false,
-                digits: String::new(),
-                exponent: 0,
-            });
+            return Some(DecimalKey { negative: false, digits: String::new(), exponent: 0 });
         }
-        Some(DecimalKey {
-            negative,
-            digits: trimmed.to_string(),
-            exponent,
-        })
+        Some(DecimalKey { negative, digits: trimmed.to_string(), exponent })
     }
 
     fn to_i64(&self) -> Option<i64> {
@@ -235,17 +224,9 @@ mod tests {
         assert!(matches!(Number::parse("-1e3"), Some(Number::Int(-1000))));
         assert!(matches!(Number::parse("2.0"), Some(Number::Int(2))));
         assert!(matches!(Number::parse("0.1"), Some(Number::Decimal(s)) if s == "0.1"));
-        assert!(matches!(
-            Number::parse("9223372036854775808"),
-            Some(Number::Decimal(_))
-        ));
-        assert!(matches!(
-            Number::parse("-9223372036854775808"),
-            Some(Number::Int(i64::MIN))
-        ));
-        for bad in [
-            "", "-", "1e", "e5", "abc", "1.2.3", "0x10", "Inf", "NaN", " 1", "1e+",
-        ] {
+        assert!(matches!(Number::parse("9223372036854775808"), Some(Number::Decimal(_))));
+        assert!(matches!(Number::parse("-9223372036854775808"), Some(Number::Int(i64::MIN))));
+        for bad in ["", "-", "1e", "e5", "abc", "1.2.3", "0x10", "Inf", "NaN", " 1", "1e+"] {
             assert!(Number::parse(bad).is_none(), "{bad:?}");
         }
     }
@@ -259,10 +240,7 @@ mod tests {
         assert_ne!(Number::Float(0.1), Number::Decimal("0.1".into()));
         assert_ne!(Number::Int(1), Number::Int(2));
         assert_eq!(Number::Float(f64::INFINITY), Number::Float(f64::INFINITY));
-        assert_ne!(
-            Number::Float(f64::INFINITY),
-            Number::Decimal("1e400".into())
-        );
+        assert_ne!(Number::Float(f64::INFINITY), Number::Decimal("1e400".into()));
     }
 
     #[test]
@@ -272,9 +250,6 @@ mod tests {
         assert_eq!(Number::Float(9_223_372_036_854_775_808.0).as_i64(), None);
         assert_eq!(Number::Decimal("0.25".into()).as_f64(), Some(0.25));
         assert!(Number::Decimal("1e400".into()).is_integer());
-        assert_eq!(
-            Number::from(u64::MAX),
-            Number::Decimal("18446744073709551615".into())
-        );
+        assert_eq!(Number::from(u64::MAX), Number::Decimal("18446744073709551615".into()));
     }
 }

@@ -34,10 +34,7 @@ pub struct NumberBound {
 impl Refinements {
     /// Only "definitely not null".
     pub fn not_null() -> Self {
-        Self {
-            not_null: true,
-            ..Self::default()
-        }
+        Self { not_null: true, ..Self::default() }
     }
 
     /// Adds a string prefix (an empty prefix means no refinement).
@@ -49,19 +46,13 @@ impl Refinements {
 
     /// Adds a lower number bound.
     pub fn with_number_lower(mut self, value: impl Into<Number>, inclusive: bool) -> Self {
-        self.number_lower = Some(NumberBound {
-            value: value.into(),
-            inclusive,
-        });
+        self.number_lower = Some(NumberBound { value: value.into(), inclusive });
         self
     }
 
     /// Adds an upper number bound.
     pub fn with_number_upper(mut self, value: impl Into<Number>, inclusive: bool) -> Self {
-        self.number_upper = Some(NumberBound {
-            value: value.into(),
-            inclusive,
-        });
+        self.number_upper = Some(NumberBound { value: value.into(), inclusive });
         self
     }
 

@@ -42,9 +42,7 @@ pub struct TypeError {
 
 impl TypeError {
     fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 }
 
@@ -146,16 +144,12 @@ impl Type {
             Type::Set(t) => Json::Array(vec![Json::from("set"), t.to_json()]),
             Type::Map(t) => Json::Array(vec![Json::from("map"), t.to_json()]),
             Type::Object(attrs) => {
-                let fields = attrs
-                    .iter()
-                    .map(|(k, t)| (k.clone(), t.to_json()))
-                    .collect();
+                let fields = attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
                 Json::Array(vec![Json::from("object"), Json::Object(fields)])
             }
-            Type::Tuple(elems) => Json::Array(vec![
-                Json::from("tuple"),
-                Json::Array(elems.iter().map(Type::to_json).collect()),
-            ]),
+            Type::Tuple(elems) => {
+                Json::Array(vec![Json::from("tuple"), Json::Array(elems.iter().map(Type::to_json).collect())])
+            }
         }
     }
 
@@ -176,8 +170,7 @@ impl Type {
 
     /// Parses cty JSON type bytes such as `b"[\"list\",\"string\"]"`.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Type, TypeError> {
-        let json: Json =
-            serde_json::from_slice(bytes).map_err(|e| TypeError::new(format!("not JSON: {e}")))?;
+        let json: Json = serde_json::from_slice(bytes).map_err(|e| TypeError::new(format!("not JSON: {e}")))?;
         Self::from_json(&json)
     }
 
@@ -194,16 +187,15 @@ impl Type {
                 other => Err(TypeError::new(format!("unknown primitive type {other:?}"))),
             },
             Json::Array(items) => {
-                let kind = items.first().and_then(Json::as_str).ok_or_else(|| {
-                    TypeError::new("a complex type must start with its kind, e.g. \"list\"")
-                })?;
+                let kind = items
+                    .first()
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| TypeError::new("a complex type must start with its kind, e.g. \"list\""))?;
                 let args = &items[1..];
                 match kind {
                     "list" | "set" | "map" => {
                         let [element] = args else {
-                            return Err(TypeError::new(format!(
-                                "{kind} type needs exactly one element type"
-                            )));
+                            return Err(TypeError::new(format!("{kind} type needs exactly one element type")));
                         };
                         let element = Box::new(Self::from_json_at(element, depth + 1)?);
                         Ok(match kind {
@@ -223,9 +215,7 @@ impl Type {
                         };
                         if let Some(optional) = optional {
                             let names_ok = optional.as_array().is_some_and(|names| {
-                                names
-                                    .iter()
-                                    .all(|n| n.as_str().is_some_and(|n| attrs.contains_key(n)))
+                                names.iter().all(|n| n.as_str().is_some_and(|n| attrs.contains_key(n)))
                             });
                             if !names_ok {
                                 return Err(TypeError::new(
@@ -241,9 +231,7 @@ impl Type {
                     }
                     "tuple" => {
                         let [Json::Array(elems)] = args else {
-                            return Err(TypeError::new(
-                                "tuple type needs an array of element types",
-                            ));
+                            return Err(TypeError::new("tuple type needs an array of element types"));
                         };
                         elems
                             .iter()
@@ -254,9 +242,7 @@ impl Type {
                     other => Err(TypeError::new(format!("unknown type kind {other:?}"))),
                 }
             }
-            other => Err(TypeError::new(format!(
-                "expected a string or an array, found {other}"
-            ))),
+            other => Err(TypeError::new(format!("expected a string or an array, found {other}"))),
         }
     }
 }

@@ -12,19 +12,11 @@ use crate::tfplug::path::{AttributePath, PathStep};
 /// position, since [`PathStep`] has no step for "the element equal to this value".
 fn children(value: &Value) -> Vec<(PathStep, &Value)> {
     match value.unwrap_dynamic() {
-        Value::List(items) | Value::Set(items) | Value::Tuple(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (PathStep::Index(i as i64), v))
-            .collect(),
-        Value::Map(entries) => entries
-            .iter()
-            .map(|(k, v)| (PathStep::Key(k.clone()), v))
-            .collect(),
-        Value::Object(attrs) => attrs
-            .iter()
-            .map(|(k, v)| (PathStep::Attr(k.clone()), v))
-            .collect(),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            items.iter().enumerate().map(|(i, v)| (PathStep::Index(i as i64), v)).collect()
+        }
+        Value::Map(entries) => entries.iter().map(|(k, v)| (PathStep::Key(k.clone()), v)).collect(),
+        Value::Object(attrs) => attrs.iter().map(|(k, v)| (PathStep::Attr(k.clone()), v)).collect(),
         _ => Vec::new(),
     }
 }
@@ -79,10 +71,7 @@ impl Value {
     /// let v = v.transform(|_, v| Ok::<_, ()>(if v.is_unknown() { Value::Null } else { v })).unwrap();
     /// assert_eq!(v, Value::object([("a", Value::Null), ("b", Value::string("x"))]));
     /// ```
-    pub fn transform<E>(
-        self,
-        mut f: impl FnMut(&AttributePath, Value) -> Result<Value, E>,
-    ) -> Result<Value, E> {
+    pub fn transform<E>(self, mut f: impl FnMut(&AttributePath, Value) -> Result<Value, E>) -> Result<Value, E> {
         transform_at(self, &mut AttributePath::root(), &mut f)
     }
 
@@ -109,9 +98,8 @@ impl Value {
         let mut parent = &mut *self;
         for step in parents {
             let kind = parent.kind();
-            parent = step_into_mut(parent, step).ok_or_else(|| {
-                PathError::new(&at, format!("no {} in this {kind}", describe_step(step)))
-            })?;
+            parent = step_into_mut(parent, step)
+                .ok_or_else(|| PathError::new(&at, format!("no {} in this {kind}", describe_step(step))))?;
             at.steps.push(step.clone());
         }
         let kind = parent.kind();
@@ -124,10 +112,7 @@ impl Value {
                 entries.insert(key.clone(), value);
             }
             (PathStep::Index(i), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
-                let slot = usize::try_from(*i)
-                    .ok()
-                    .and_then(|i| items.get_mut(i))
-                    .ok_or_else(missing)?;
+                let slot = usize::try_from(*i).ok().and_then(|i| items.get_mut(i)).ok_or_else(missing)?;
                 *slot = value;
             }
             _ => return Err(missing()),
@@ -140,20 +125,12 @@ impl Value {
 type Transformer<'f, E> = dyn FnMut(&AttributePath, Value) -> Result<Value, E> + 'f;
 
 /// Transforms the children of `value`, then `value` itself.
-fn transform_at<E>(
-    value: Value,
-    path: &mut AttributePath,
-    f: &mut Transformer<'_, E>,
-) -> Result<Value, E> {
+fn transform_at<E>(value: Value, path: &mut AttributePath, f: &mut Transformer<'_, E>) -> Result<Value, E> {
     let rebuilt = transform_children(value, path, f)?;
     f(path, rebuilt)
 }
 
-fn transform_children<E>(
-    value: Value,
-    path: &mut AttributePath,
-    f: &mut Transformer<'_, E>,
-) -> Result<Value, E> {
+fn transform_children<E>(value: Value, path: &mut AttributePath, f: &mut Transformer<'_, E>) -> Result<Value, E> {
     let mut under = |step: PathStep, child: Value, path: &mut AttributePath| {
         path.steps.push(step);
         let out = transform_at(child, path, f);
@@ -162,9 +139,7 @@ fn transform_children<E>(
     };
     Ok(match value {
         // The wrapper is one position: its contents' children are transformed, not the contents.
-        Value::Dynamic(ty, inner) => {
-            Value::Dynamic(ty, Box::new(transform_children(*inner, path, f)?))
-        }
+        Value::Dynamic(ty, inner) => Value::Dynamic(ty, Box::new(transform_children(*inner, path, f)?)),
         Value::List(items) => Value::List(
             items
                 .into_iter()
