@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod context;
 pub mod data_sources;
+pub mod docs;
 pub mod provider;
 pub mod resources;
 pub mod tfplug;

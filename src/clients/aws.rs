@@ -66,10 +66,6 @@ impl AwsSettings {
         if let (Some(ak), Some(sk)) = (&self.access_key, &self.secret_key) {
             loader = loader.credentials_provider(Credentials::new(ak, sk, self.token.clone(), None, "mlops-provider"));
         }
-        if let Some(url) = self.endpoints.get("sts") {
-            // The assume-role and validation calls go to STS: honour the override there too.
-            loader = loader.endpoint_url(url);
-        }
         let base = loader.load().await;
         if base.region().is_none() {
             return Err(AwsError::NoRegion);
@@ -80,7 +76,12 @@ impl AwsSettings {
         if let Some(id) = &role.external_id {
             builder = builder.external_id(id);
         }
-        let provider = builder.configure(&base).build().await;
+        // The assume-role call goes to STS: honour the STS override there only.
+        let sts_config = match self.endpoints.get("sts") {
+            Some(url) => base.to_builder().endpoint_url(url).build(),
+            None => base.clone(),
+        };
+        let provider = builder.configure(&sts_config).build().await;
         Ok(base
             .into_builder()
             .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))

@@ -1,7 +1,10 @@
 //! Docker: which engine to talk to (unix socket, tcp, tcp+TLS), with the standard DOCKER_*
-//! variables as defaults.
+//! variables as defaults, and whether it answers ([`ping`]).
+//!
+//! Building and pushing live next door: [`super::build`], [`super::push`], [`super::tarball`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bollard::Docker;
 
@@ -19,7 +22,16 @@ pub enum DockerError {
     BadHost(String),
     #[error("could not set up the Docker client for {host}: {message}")]
     Connect { host: String, message: String },
+    /// The daemon does not answer at `host` (no socket, connection refused, no answer in time).
+    #[error(
+        "cannot reach the Docker daemon at {host}: {message}. Check that the daemon is running and that \
+         DOCKER_HOST (or the provider's `docker {{ host = ... }}` setting) points at it"
+    )]
+    Unreachable { host: String, message: String },
 }
+
+/// How long [`ping`] waits for an answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request timeout for engine calls (builds stream and are bounded by resource timeouts instead).
 const TIMEOUT_SECS: u64 = 3600;
@@ -32,7 +44,8 @@ impl DockerSettings {
         }
         if self.cert_path.is_none() {
             let verify = std::env::var("DOCKER_TLS_VERIFY").map(|v| !v.is_empty() && v != "0").unwrap_or(false);
-            self.cert_path = std::env::var("DOCKER_CERT_PATH").ok().filter(|s| !s.is_empty() && verify).map(PathBuf::from);
+            self.cert_path =
+                std::env::var("DOCKER_CERT_PATH").ok().filter(|s| !s.is_empty() && verify).map(PathBuf::from);
         }
         self
     }
@@ -45,7 +58,12 @@ impl DockerSettings {
     /// Creates the client (no connection is made until the first call).
     pub fn connect(&self) -> Result<Docker, DockerError> {
         let host = self.host_or_default();
-        let err = |e: bollard::errors::Error| DockerError::Connect { host: host.clone(), message: e.to_string() };
+        let err = |e: bollard::errors::Error| match e {
+            bollard::errors::Error::SocketNotFoundError(_) => {
+                DockerError::Unreachable { host: host.clone(), message: "the socket does not exist".into() }
+            }
+            e => DockerError::Connect { host: host.clone(), message: e.to_string() },
+        };
         let version = bollard::API_DEFAULT_VERSION;
         if let Some(path) = host.strip_prefix("unix://") {
             return Docker::connect_with_unix(path, TIMEOUT_SECS, version).map_err(err);
@@ -69,5 +87,97 @@ impl DockerSettings {
             .map_err(err),
             _ => Docker::connect_with_http(&format!("http://{addr}"), TIMEOUT_SECS, version).map_err(err),
         }
+    }
+}
+
+/// Checks that the daemon answers (`GET /_ping`, waiting at most 10 s).
+pub async fn ping(docker: &Docker, settings: &DockerSettings) -> Result<(), DockerError> {
+    let unreachable = |message| DockerError::Unreachable { host: settings.host_or_default(), message };
+    match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(error_chain(&e))),
+        Err(_) => Err(unreachable(format!("no answer within {} s", PING_TIMEOUT.as_secs()))),
+    }
+}
+
+/// The host a client talks to, in DOCKER_HOST form (`unix:///path`, `tcp://host:port`), for
+/// messages. bollard does not expose it, so it is read from the client's `Debug` output (unit
+/// tested below); `"the configured Docker host"` if that ever changes shape.
+pub fn host_of(docker: &Docker) -> String {
+    let debug = format!("{docker:?}");
+    let field = |name: &str| debug.rfind(name).map(|i| &debug[i + name.len()..]);
+    let addr = field("client_addr: \"").and_then(|rest| rest.split('"').next()).filter(|a| !a.is_empty());
+    let unix = field("client_type: ").is_some_and(|rest| rest.starts_with("Unix"));
+    match addr {
+        Some(addr) if unix => format!("unix://{addr}"),
+        Some(addr) => format!("tcp://{addr}"),
+        None => "the configured Docker host".to_owned(),
+    }
+}
+
+/// Whether a bollard error means the daemon could not be reached at all (as opposed to an
+/// answer that reports a failure).
+pub fn is_unreachable(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error;
+    match error {
+        Error::HyperLegacyError { err } => err.is_connect(),
+        Error::SocketNotFoundError(_) => true,
+        Error::IOError { err } => matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+        ),
+        _ => false,
+    }
+}
+
+/// An error and its sources, joined with `: ` (hyper's own message alone says little).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_names_the_socket_or_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("docker.sock");
+        std::fs::write(&sock, b"").expect("placeholder socket file");
+        let host = format!("unix://{}", sock.display());
+        let unix = DockerSettings { host: Some(host.clone()), cert_path: None }.connect().expect("unix client");
+        assert_eq!(host_of(&unix), host);
+        let tcp = DockerSettings { host: Some("tcp://127.0.0.1:2375".into()), cert_path: None }.connect().expect("tcp");
+        assert_eq!(host_of(&tcp), "tcp://127.0.0.1:2375");
+    }
+
+    #[test]
+    fn a_missing_socket_is_unreachable_and_says_what_to_check() {
+        let settings = DockerSettings { host: Some("unix:///nonexistent.sock".into()), cert_path: None };
+        let err = settings.connect().expect_err("no socket");
+        assert!(matches!(err, DockerError::Unreachable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("unix:///nonexistent.sock") && text.contains("DOCKER_HOST"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn ping_reports_a_dead_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind"));
+        let settings = DockerSettings { host: Some(format!("unix://{}", sock.display())), cert_path: None };
+        let docker = settings.connect().expect("client");
+        let err = ping(&docker, &settings).await.expect_err("nobody listens");
+        let text = err.to_string();
+        assert!(text.contains("dead.sock") && text.contains("refused"), "{text}");
     }
 }

@@ -1,11 +1,13 @@
-//! Managed resource types, one per file.
+//! Managed resource types, one per file (or folder when large).
 
 use std::sync::Arc;
 
 use crate::provider::ProviderData;
 use crate::tfplug::resource::Resource;
 
+pub mod ecr_image;
+
 /// Every resource type the provider serves.
 pub fn all() -> Vec<Arc<dyn Resource<ProviderData>>> {
-    Vec::new()
+    vec![Arc::new(ecr_image::EcrImage)]
 }

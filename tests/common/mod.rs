@@ -135,6 +135,30 @@ impl Workdir {
         }
     }
 
+    /// Starts terraform in the background with stderr going to `tf.log` in the working directory.
+    pub fn spawn_tf(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Child {
+        let log = std::fs::File::create(self.dir.path().join("tf.log")).expect("log file");
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("TF_CLI_CONFIG_FILE", &self.cli_config)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("MLOPS_CACHE_DIR", self.dir.path().join(".mlops-cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn terraform")
+    }
+
+    /// Whether the background terraform's log (see [`Workdir::spawn_tf`]) contains `needle`.
+    pub fn log_contains(&self, needle: &str) -> bool {
+        std::fs::read_to_string(self.dir.path().join("tf.log")).is_ok_and(|t| t.contains(needle))
+    }
+
     /// Runs terraform and panics with its output unless it succeeds.
     pub fn tf_ok(&self, args: &[&str]) -> Run {
         let r = self.tf(args);

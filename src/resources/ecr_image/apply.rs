@@ -1,0 +1,292 @@
+//! Applying `mlops_ecr_image`: ensure the repository, reuse or build and push the image, add
+//! extra tags; and destroy. On failure after something was created, the object is returned with
+//! the error so nothing is lost from state.
+
+use std::time::Duration;
+
+use bollard::auth::DockerCredentials;
+
+use super::plan::{hash_config, string_map};
+use super::private::Private;
+use super::store::{Session, StoreError};
+use crate::clients::build::{build, BuildRequest};
+use crate::clients::ecr::{ImageRef, RepositorySpec};
+use crate::clients::push::push;
+use crate::provider::ProviderData;
+use crate::tfplug::diag::{Diagnostic, Diagnostics};
+use crate::tfplug::log;
+use crate::tfplug::plan::set_attr;
+use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use crate::tfplug::timeouts;
+use crate::tfplug::value::Value;
+
+const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get_attr(name).and_then(Value::as_str)
+}
+
+/// Replaces unknowns with null: a state saved after a failure may hold no unknown values.
+fn without_unknowns(v: Value) -> Value {
+    v.transform(|_, v| Ok::<_, std::convert::Infallible>(if v.is_unknown() { Value::Null } else { v }))
+        .unwrap_or(Value::Null)
+}
+
+/// A failed apply: what exists now (if anything) and why it failed.
+struct Failure {
+    state: Option<Value>,
+    private: Private,
+    diagnostics: Diagnostics,
+}
+
+impl Failure {
+    fn nothing_created(d: Diagnostic) -> Self {
+        Self { state: None, private: Private::default(), diagnostics: d.into() }
+    }
+}
+
+pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse {
+    let op = if req.is_create() { "create" } else { "update" };
+    let limit = match timeouts::get(&req.config, op, DEFAULT_BUILD_TIMEOUT) {
+        Ok(t) => t,
+        Err(d) => return ApplyResponse::partial(req.prior_state, d.into()),
+    };
+    let prior = req.prior_state.clone();
+    let prior_private = Private::from_bytes(&req.planned_private);
+    let outcome = match tokio::time::timeout(limit, ensure_image(ctx, &req)).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::nothing_created(
+            Diagnostic::error(
+                format!("Timed out after {limit:?}"),
+                format!(
+                    "The image {op} did not finish in time. Raise timeouts.{op} or look at the build with TF_LOG=info."
+                ),
+            )
+            .at_attr("timeouts"),
+        )),
+    };
+    match outcome {
+        Ok((state, private)) => {
+            let diagnostics = delete_superseded(ctx, &prior, &state).await;
+            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics }
+        }
+        Err(f) => {
+            // Update: the previous image is still there. Create: whatever we made, or nothing.
+            let state = if prior.is_null() { f.state.map(without_unknowns).unwrap_or(Value::Null) } else { prior };
+            let private = if f.private.created_repository { f.private } else { prior_private };
+            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics: f.diagnostics }
+        }
+    }
+}
+
+fn store_diag(what: &str, e: &StoreError) -> Diagnostic {
+    let hint = if e.auth {
+        "Check the AWS credentials and the ecr:* permissions of this identity."
+    } else if e.transient {
+        "This looks transient (network or throttling); run terraform apply again."
+    } else {
+        ""
+    };
+    Diagnostic::error(format!("Could not {what}"), format!("{e}\n\n{hint}").trim_end().to_string())
+}
+
+async fn ensure_image(ctx: &Ctx<ProviderData>, req: &ApplyRequest) -> Result<(Value, Private), Failure> {
+    let config = &req.config;
+    let mut state = req.planned_state.clone();
+    // The hash is the plan's; refuse to push different content under its tag.
+    let (spec, summary) = hash_config(config).await.map_err(Failure::nothing_created)?;
+    if let Some(planned) = str_attr(&state, "content_hash") {
+        if planned != summary.content_hash {
+            return Err(Failure::nothing_created(
+                Diagnostic::error(
+                    "The build context changed after the plan",
+                    format!(
+                        "Planned {planned}, found {} now. Nothing was built or pushed; run terraform apply again \
+                         to plan the current content.",
+                        summary.content_hash
+                    ),
+                )
+                .at_attr("context"),
+            ));
+        }
+    }
+    let image_tag = str_attr(&state, "image_tag").unwrap_or_default().to_string();
+    let mut private = Private::from_bytes(&req.planned_private);
+
+    let session = Session::open(&ctx.data).await.map_err(Failure::nothing_created)?;
+    let name = str_attr(config, "repository_name").unwrap_or_default().to_string();
+    let repo_spec = RepositorySpec {
+        name: name.clone(),
+        image_tag_mutability: str_attr(config, "image_tag_mutability").unwrap_or("MUTABLE").to_string(),
+        scan_on_push: config.get_attr("scan_on_push").and_then(Value::as_bool).unwrap_or(false),
+        encryption_type: str_attr(config, "encryption_type").unwrap_or("AES256").to_string(),
+        kms_key: str_attr(config, "kms_key").map(str::to_string),
+        tags: ctx.data.default_tags.clone(),
+    };
+    let repo = session.ensure_repository(&repo_spec).await.map_err(|e| {
+        Failure::nothing_created(store_diag("ensure the ECR repository", &e).at_attr("repository_name"))
+    })?;
+    if repo.created {
+        private.created_repository = true;
+        log::info(&format!("created ECR repository {name}"));
+    }
+    let url = session.repository_url(&repo);
+    set_attr(&mut state, "repository_url", Value::String(url.clone()));
+    set_attr(&mut state, "registry_id", Value::String(repo.registry_id.clone()));
+    // From here on the repository exists: a failure returns it so it is not orphaned.
+    let fail = |state: &Value, private: &Private, d: Diagnostic| {
+        let mut partial = state.clone();
+        for attr in super::schema::IMAGE_ATTRS {
+            set_attr(&mut partial, attr, Value::String(String::new()));
+        }
+        set_attr(&mut partial, "id", Value::String(url.clone()));
+        Failure { state: Some(partial), private: private.clone(), diagnostics: d.into() }
+    };
+
+    let auth = session
+        .authorization(&repo.registry_id)
+        .await
+        .map_err(|e| fail(&state, &private, store_diag("get an ECR authorization token", &e)))?;
+    let images = session.images(&repo.registry_id, Some(&auth));
+    let existing = images
+        .digest(&name, &ImageRef::Tag(image_tag.clone()))
+        .await
+        .map_err(|e| fail(&state, &private, store_diag("look up the image in the registry", &e)))?;
+    let digest = match existing {
+        Some(d) => {
+            log::info(&format!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build"));
+            d
+        }
+        None => {
+            let docker = ctx
+                .data
+                .docker
+                .connect()
+                .map_err(|e| fail(&state, &private, Diagnostic::error("Cannot use Docker", e.to_string())))?;
+            crate::clients::docker::ping(&docker, &ctx.data.docker)
+                .await
+                .map_err(|e| fail(&state, &private, Diagnostic::error("Docker engine unreachable", e.to_string())))?;
+            let build_req = BuildRequest {
+                context: spec.context.clone(),
+                dockerfile: spec.dockerfile.clone(),
+                entries: summary.entries.clone(),
+                build_args: spec.build_args.clone(),
+                target: spec.target.clone(),
+                platform: spec.platform.clone(),
+                labels: string_map(config, "labels"),
+                tags: vec![format!("{url}:{image_tag}")],
+            };
+            log::info(&format!("building {url}:{image_tag} from {}", spec.context.display()));
+            build(&docker, build_req, &ctx.cancel).await.map_err(|e| {
+                let summary = if ctx.cancel.is_cancelled() { "Stopped by Terraform" } else { "Docker build failed" };
+                fail(&state, &private, Diagnostic::error(summary, e.to_string()).at_attr("context"))
+            })?;
+            let host = url.split('/').next().unwrap_or_default().to_string();
+            let creds = DockerCredentials {
+                username: Some(auth.username.clone()),
+                password: Some(auth.password.clone()),
+                serveraddress: Some(host),
+                ..Default::default()
+            };
+            push(&docker, &url, &image_tag, Some(creds), &ctx.cancel).await.map_err(|e| {
+                let summary = if ctx.cancel.is_cancelled() { "Stopped by Terraform" } else { "Push failed" };
+                fail(&state, &private, Diagnostic::error(summary, e.to_string()))
+            })?
+        }
+    };
+    let extra: Vec<String> = config
+        .get_attr("tags")
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    for t in extra {
+        let current = images.digest(&name, &ImageRef::Tag(t.clone())).await.ok().flatten();
+        if current.as_deref() != Some(digest.as_str()) {
+            images.tag(&name, &digest, &t).await.map_err(|e| {
+                fail(&state, &private, store_diag(&format!("tag the image as {t}"), &e).at_attr("tags"))
+            })?;
+        }
+    }
+    let uri = format!("{url}@{digest}");
+    set_attr(&mut state, "image_digest", Value::String(digest));
+    set_attr(&mut state, "image_uri", Value::String(uri.clone()));
+    set_attr(&mut state, "id", Value::String(uri));
+    Ok((state, private))
+}
+
+/// After an in-place update to new content, deletes the previous digest (unless kept).
+async fn delete_superseded(ctx: &Ctx<ProviderData>, prior: &Value, new: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let old = str_attr(prior, "image_digest").unwrap_or_default();
+    let keep = new.get_attr("keep_remotely").and_then(Value::as_bool).unwrap_or(false);
+    let same_repo = str_attr(prior, "repository_url") == str_attr(new, "repository_url");
+    if old.is_empty() || keep || !same_repo || Some(old) == str_attr(new, "image_digest") {
+        return d;
+    }
+    let (name, registry_id) =
+        (str_attr(prior, "repository_name").unwrap_or_default(), str_attr(prior, "registry_id").unwrap_or_default());
+    let result = async {
+        let session = Session::open(&ctx.data).await.map_err(|e| e.detail)?;
+        let auth = session.authorization(registry_id).await.map_err(|e| e.to_string())?;
+        session.images(registry_id, Some(&auth)).delete(name, old).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(_) => log::info(&format!("deleted the superseded image {name}@{old}")),
+        Err(e) => d.push(Diagnostic::warning(
+            "Previous image not deleted",
+            format!("The new image is pushed, but {name}@{old} could not be deleted: {e}"),
+        )),
+    }
+    d
+}
+
+pub async fn delete(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse {
+    let prior = req.prior_state.clone();
+    let limit = timeouts::get(&prior, "delete", DEFAULT_DELETE_TIMEOUT).unwrap_or(DEFAULT_DELETE_TIMEOUT);
+    let private = Private::from_bytes(&req.planned_private);
+    match tokio::time::timeout(limit, delete_inner(ctx, &prior, &private)).await {
+        Ok(Ok(warnings)) => ApplyResponse { new_state: Value::Null, private: Vec::new(), diagnostics: warnings },
+        Ok(Err(d)) => ApplyResponse { new_state: prior, private: private.to_bytes(), diagnostics: d.into() },
+        Err(_) => ApplyResponse {
+            new_state: prior,
+            private: private.to_bytes(),
+            diagnostics: Diagnostic::error(
+                format!("Timed out after {limit:?}"),
+                "Deleting the image did not finish in time.",
+            )
+            .into(),
+        },
+    }
+}
+
+async fn delete_inner(ctx: &Ctx<ProviderData>, prior: &Value, private: &Private) -> Result<Diagnostics, Diagnostic> {
+    let mut warnings = Diagnostics::new();
+    let keep = prior.get_attr("keep_remotely").and_then(Value::as_bool).unwrap_or(false);
+    let name = str_attr(prior, "repository_name").unwrap_or_default();
+    let registry_id = str_attr(prior, "registry_id").unwrap_or_default();
+    let digest = str_attr(prior, "image_digest").unwrap_or_default();
+    if keep && !private.created_repository {
+        return Ok(warnings);
+    }
+    let session = Session::open(&ctx.data).await?;
+    if !keep && !digest.is_empty() && !registry_id.is_empty() {
+        let auth =
+            session.authorization(registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
+        let images = session.images(registry_id, Some(&auth));
+        let existed = images.delete(name, digest).await.map_err(|e| store_diag("delete the image", &e))?;
+        log::info(&format!("deleted {name}@{digest} (existed: {existed})"));
+    }
+    if private.created_repository && !keep && !registry_id.is_empty() {
+        match session.ecr.delete_repository_if_empty(name, registry_id).await {
+            Ok(true) => log::info(&format!("deleted the ECR repository {name}, which this resource created")),
+            Ok(false) => {}
+            Err(e) => warnings.push(Diagnostic::warning(
+                "ECR repository kept",
+                format!("The image was deleted, but the repository {name} this resource created could not be: {e}"),
+            )),
+        }
+    }
+    Ok(warnings)
+}

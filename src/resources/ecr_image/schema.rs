@@ -1,0 +1,167 @@
+//! The `mlops_ecr_image` schema and static validation.
+
+use regex::Regex;
+
+use crate::data_sources::build_context::{input_attributes, validate_inputs};
+use crate::tfplug::diag::{Diagnostic, Diagnostics};
+use crate::tfplug::path::AttributePath;
+use crate::tfplug::schema::{Attribute, Block, Schema};
+use crate::tfplug::timeouts;
+use crate::tfplug::value::{Type, Value};
+
+/// Computed attributes that describe the pushed image; unknown whenever a new image is planned.
+pub const IMAGE_ATTRS: [&str; 3] = ["image_digest", "image_uri", "id"];
+
+pub fn schema() -> Schema {
+    let mut block = Block::new(
+        "Builds a Docker image from a local context with the Docker Engine API and pushes it to ECR. \
+         It rebuilds exactly when the content Docker would receive changes (see `mlops_build_context`), \
+         and outputs a digest-pinned `image_uri` for Lambda.",
+    )
+    .attribute(
+        Attribute::new("repository_name", Type::String)
+            .required()
+            .description("ECR repository name; created when missing. Changing it replaces the image."),
+    );
+    for a in input_attributes() {
+        block = block.attribute(a);
+    }
+    let block =
+        block
+            .attribute(Attribute::new("labels", Type::map(Type::String)).optional().description("Image labels."))
+            .attribute(
+                Attribute::new("tags", Type::list(Type::String)).optional().description(
+                    "Extra tags pushed for the same digest (e.g. `stg`). The content tag is always pushed.",
+                ),
+            )
+            .attribute(
+                Attribute::new("triggers", Type::map(Type::String))
+                    .optional()
+                    .description("Arbitrary values that force a new image when they change."),
+            )
+            .attribute(
+                Attribute::new("keep_remotely", Type::Bool)
+                    .optional()
+                    .description("Keep the image in the registry on destroy. Default `false`."),
+            )
+            .attribute(
+                Attribute::new("image_tag_mutability", Type::String)
+                    .optional()
+                    .description("`MUTABLE` (default) or `IMMUTABLE`, used when the repository is created."),
+            )
+            .attribute(
+                Attribute::new("scan_on_push", Type::Bool)
+                    .optional()
+                    .description("Enable image scanning on push when the repository is created."),
+            )
+            .attribute(
+                Attribute::new("encryption_type", Type::String)
+                    .optional()
+                    .description("`AES256` (default) or `KMS`, used when the repository is created."),
+            )
+            .attribute(
+                Attribute::new("kms_key", Type::String)
+                    .optional()
+                    .description("KMS key ARN when `encryption_type = \"KMS\"`."),
+            )
+            .attribute(Attribute::new("id", Type::String).computed().description("Same as `image_uri`."))
+            .attribute(
+                Attribute::new("content_hash", Type::String)
+                    .computed()
+                    .description("Hash of the build context and build settings, computed at plan time."),
+            )
+            .attribute(Attribute::new("image_tag", Type::String).computed().description(
+                "Tag derived from `content_hash` and `labels`; an existing tag is reused without building.",
+            ))
+            .attribute(
+                Attribute::new("image_digest", Type::String)
+                    .computed()
+                    .description("`sha256:…` digest of the pushed manifest."),
+            )
+            .attribute(
+                Attribute::new("image_uri", Type::String)
+                    .computed()
+                    .description("`REPOSITORY_URL@sha256:…`: the immutable reference to give Lambda."),
+            )
+            .attribute(
+                Attribute::new("repository_url", Type::String).computed().description("Repository URL (`host/name`)."),
+            )
+            .attribute(Attribute::new("registry_id", Type::String).computed().description("Registry (account) ID."))
+            .attribute(Attribute::new("rebuild_reason", Type::String).computed().description(
+                "Why the last plan made a new image: the changed paths (first 20, then a count) or settings.",
+            ))
+            .block(timeouts::block(&["create", "update", "delete"]));
+    Schema::new(0, block)
+}
+
+fn known_str<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get_attr(name).and_then(Value::as_str)
+}
+
+/// Static checks; unknown values are skipped.
+pub fn validate(config: &Value) -> Diagnostics {
+    let mut d = validate_inputs(config);
+    if let Some(name) = known_str(config, "repository_name") {
+        let ok = Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+            .map(|r| r.is_match(name))
+            .unwrap_or(false);
+        if !ok || name.len() < 2 || name.len() > 256 {
+            d.push(
+                Diagnostic::error(
+                    "Invalid repository_name",
+                    format!(
+                        "{name:?} is not a valid ECR repository name: use 2-256 lowercase letters, digits and \
+                         `._-/` separators, such as \"models/churn\"."
+                    ),
+                )
+                .at_attr("repository_name"),
+            );
+        }
+    }
+    let one_of = |d: &mut Diagnostics, attr: &str, allowed: &[&str]| {
+        if let Some(v) = known_str(config, attr) {
+            if !allowed.contains(&v) {
+                d.push(
+                    Diagnostic::error(format!("Invalid {attr}"), format!("{v:?}: use one of {allowed:?}."))
+                        .at_attr(attr),
+                );
+            }
+        }
+    };
+    one_of(&mut d, "image_tag_mutability", &["MUTABLE", "IMMUTABLE"]);
+    one_of(&mut d, "encryption_type", &["AES256", "KMS"]);
+    if known_str(config, "kms_key").is_some() && known_str(config, "encryption_type") != Some("KMS") {
+        d.push(
+            Diagnostic::error(
+                "kms_key needs encryption_type = \"KMS\"",
+                "Set encryption_type = \"KMS\" or remove kms_key.",
+            )
+            .at_attr("kms_key"),
+        );
+    }
+    if let Some(tags) = config.get_attr("tags").and_then(Value::as_list) {
+        let tag_re = Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").ok();
+        for (i, t) in tags.iter().enumerate() {
+            if let Some(t) = t.as_str() {
+                if !tag_re.as_ref().is_some_and(|r| r.is_match(t)) {
+                    d.push(
+                        Diagnostic::error(
+                            "Invalid tag",
+                            format!("{t:?} is not a valid image tag (letters, digits, `_.-`, up to 128)."),
+                        )
+                        .at(AttributePath::attr("tags").then_index(i as i64)),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(to) = config.get_attr("timeouts").filter(|t| !t.is_null()) {
+        let holder = Value::Object([("timeouts".to_string(), to.clone())].into_iter().collect());
+        for op in ["create", "update", "delete"] {
+            if let Err(e) = timeouts::get(&holder, op, std::time::Duration::ZERO) {
+                d.push(e);
+            }
+        }
+    }
+    d
+}

@@ -1,0 +1,446 @@
+//! `mlops_ecr_image` end to end: the real Terraform 1.0.3, moto (ECR control plane), a real
+//! Docker engine and a real registry (image bytes).
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{env, TestEnv, Workdir};
+
+fn unique(prefix: &str) -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
+}
+
+/// The provider block for these tests: AWS on moto, image bytes to `registry`.
+fn provider(env: &TestEnv, registry: &str, docker_host: Option<&str>) -> String {
+    let docker = docker_host.map(|h| format!("  docker {{\n    host = \"{h}\"\n  }}\n")).unwrap_or_default();
+    format!(
+        "terraform {{\n  required_providers {{\n    mlops = {{ source = \"mlops/mlops\" }}\n  }}\n}}\n\
+         provider \"mlops\" {{\n  region = \"us-east-1\"\n  access_key = \"testing\"\n  secret_key = \"testing\"\n\
+         ecr_registry_host = \"{registry}\"\n  endpoints {{\n    sts = \"{m}\"\n    ecr = \"{m}\"\n  }}\n{docker}}}\n",
+        m = env.moto
+    )
+}
+
+fn image(repo: &str, extra: &str) -> String {
+    format!(
+        "resource \"mlops_ecr_image\" \"model\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app\"\n{extra}\n}}\n\
+         output \"uri\" {{ value = mlops_ecr_image.model.image_uri }}\n\
+         output \"digest\" {{ value = mlops_ecr_image.model.image_digest }}\n\
+         output \"tag\" {{ value = mlops_ecr_image.model.image_tag }}\n"
+    )
+}
+
+fn app(w: &Workdir) {
+    w.write("app/Dockerfile", "FROM scratch\nCOPY . /app/\nCMD [\"/app/handler\"]\n");
+    w.write("app/.dockerignore", "*.log\n");
+    w.write("app/requirements.txt", "numpy==1.26\n");
+    w.write("app/model.bin", "weights v1");
+    w.write("app/handler", "#!/bin/sh\necho ok\n");
+    w.write("app/debug.log", "noise");
+}
+
+fn outputs(w: &Workdir) -> serde_json::Value {
+    serde_json::from_str(&w.tf_ok(&["output", "-json"]).stdout).expect("outputs")
+}
+
+fn out(w: &Workdir, name: &str) -> String {
+    outputs(w)[name]["value"].as_str().unwrap_or_default().to_string()
+}
+
+/// HEAD of a manifest in the registry: (HTTP status, Docker-Content-Digest, Content-Type).
+fn manifest(registry: &str, repo: &str, reference: &str) -> (u16, String, String) {
+    let o = Command::new("curl")
+        .args(["-sS", "-I", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json"])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
+        .args(["-H", "Accept: application/vnd.docker.distribution.manifest.list.v2+json"])
+        .arg(format!("http://{registry}/v2/{repo}/manifests/{reference}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let header = |name: &str| {
+        text.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    (status, header("Docker-Content-Digest"), header("Content-Type"))
+}
+
+fn delete_manifest(registry: &str, repo: &str, digest: &str) {
+    let o = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE"])
+        .arg(format!("http://{registry}/v2/{repo}/manifests/{digest}"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "202", "registry DELETE failed");
+}
+
+fn local_images(env: &TestEnv, reference: &str) -> Vec<String> {
+    let o = Command::new(&env.docker_cli)
+        .args(["images", "-q", "--filter", &format!("reference={reference}")])
+        .output()
+        .expect("docker images");
+    String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+fn remove_local_images(env: &TestEnv, reference: &str) {
+    for id in local_images(env, reference) {
+        let _ = Command::new(&env.docker_cli).args(["rmi", "-f", &id]).output();
+    }
+}
+
+const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"];
+
+#[test]
+fn lifecycle_rebuilds_exactly_when_the_context_changes() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("lifecycle");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "  tags = [\"stg\"]")));
+    app(&w);
+
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let (uri, digest, tag) = (out(&w, "uri"), out(&w, "digest"), out(&w, "tag"));
+    assert_eq!(uri, format!("{}/{repo}@{digest}", env.registry));
+    let (status, remote, media) = manifest(&env.registry, &repo, &tag);
+    assert_eq!((status, remote.as_str()), (200, digest.as_str()), "the content tag points at the digest");
+    assert_eq!(media, "application/vnd.docker.distribution.manifest.v2+json", "single-platform manifest, no index");
+    assert_eq!(manifest(&env.registry, &repo, "stg").1, digest, "the extra tag points at the digest");
+
+    let again = w.tf(&["plan", "-detailed-exitcode"]);
+    assert_eq!(again.code, 0, "unchanged context must plan no changes:\n{}", again.all());
+
+    // The file a md5-of-Dockerfile-and-requirements trigger would miss.
+    w.write("app/model.bin", "weights v2");
+    let plan = w.tf(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("~model.bin"), "the plan must name the changed file:\n{}", plan.stdout);
+    // New content updates in place: the new image is pushed before the old one is deleted.
+    assert!(plan.stdout.contains("updated in-place"), "{}", plan.stdout);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest2 = out(&w, "digest");
+    assert_ne!(digest2, digest, "new content, new digest");
+    assert_eq!(manifest(&env.registry, &repo, &out(&w, "tag")).1, digest2);
+    assert_eq!(manifest(&env.registry, &repo, &digest).0, 404, "the replaced image is deleted");
+
+    // An ignored file changes nothing.
+    w.write("app/debug.log", "more noise");
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0);
+
+    // Deleted behind Terraform's back: the plan recreates it.
+    delete_manifest(&env.registry, &repo, &digest2);
+    let plan = w.tf(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest3 = out(&w, "digest");
+    assert_eq!(manifest(&env.registry, &repo, &digest3).0, 200);
+
+    // Import by digest after forgetting the resource.
+    w.tf_ok(&["state", "rm", "mlops_ecr_image.model"]);
+    w.tf_ok(&["import", "mlops_ecr_image.model", &format!("{repo}@{digest3}")]);
+    let show = w.tf_ok(&["state", "show", "mlops_ecr_image.model"]);
+    assert!(show.stdout.contains(&digest3), "{}", show.stdout);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "converged after import");
+    let digest4 = out(&w, "digest");
+
+    // Import by tag works too.
+    w.tf_ok(&["state", "rm", "mlops_ecr_image.model"]);
+    w.tf_ok(&["import", "mlops_ecr_image.model", &format!("{}/{repo}:stg", env.registry)]);
+
+    w.tf_ok(&["destroy", "-auto-approve"]);
+    assert_eq!(manifest(&env.registry, &repo, &digest4).0, 404, "destroy removes the image from the registry");
+}
+
+#[test]
+fn a_fresh_runner_reuses_the_remote_tag_without_building() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("fresh");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "  keep_remotely = true")));
+    app(&w);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest = out(&w, "digest");
+
+    let reference = format!("{}/{repo}", env.registry);
+    remove_local_images(&env, &reference);
+    assert!(local_images(&env, &reference).is_empty());
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "no local image must not mean a diff");
+
+    w.tf_ok(&["taint", "mlops_ecr_image.model"]);
+    let apply = w.tf_env(&["apply", "-auto-approve"], &[("TF_LOG", "info")]);
+    assert!(apply.ok(), "{}", apply.all());
+    assert!(apply.stderr.contains("reusing it, no build"), "the existing tag must be reused:\n{}", apply.stderr);
+    assert!(!apply.stderr.contains("docker build:"), "no build may run");
+    assert!(local_images(&env, &reference).is_empty(), "no image was built locally");
+    assert_eq!(out(&w, "digest"), digest);
+
+    // Not in state at all (a new CI workspace with the same code): reused too.
+    w.tf_ok(&["state", "rm", "mlops_ecr_image.model"]);
+    let apply = w.tf_env(&["apply", "-auto-approve"], &[("TF_LOG", "info")]);
+    assert!(apply.ok() && apply.stderr.contains("reusing it, no build"), "{}", apply.all());
+    w.write("main.tf", &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    w.tf_ok(&["apply", "-auto-approve"]);
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+#[test]
+fn secrets_stay_out_of_state_and_logs() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("secrets");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    app(&w);
+    let apply = w.tf_env(&["apply", "-auto-approve"], &[("TF_LOG", "trace")]);
+    assert!(apply.ok(), "{}", apply.all());
+    // moto's ECR password for its default account, and its base64 token form.
+    let password = "123456789012-auth-token";
+    let token = "QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu";
+    let state = fs::read_to_string(w.path().join("terraform.tfstate")).expect("state");
+    for (what, text) in
+        [("state", state.as_str()), ("stderr", apply.stderr.as_str()), ("stdout", apply.stdout.as_str())]
+    {
+        assert!(!text.contains(password) && !text.contains(token), "the registry password leaked into the {what}");
+    }
+    assert!(apply.stderr.len() > 10_000, "TF_LOG=trace produced logs to check");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+#[test]
+fn an_unreachable_docker_daemon_names_docker_host() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("nodaemon");
+    let w = Workdir::new(
+        &env,
+        &(provider(&env, &env.registry, Some("unix:///nonexistent/docker.sock")) + &image(&repo, "")),
+    );
+    app(&w);
+    let r = w.tf(&["apply", "-auto-approve"]);
+    assert!(!r.ok());
+    assert!(r.all().contains("unix:///nonexistent/docker.sock") && r.all().contains("DOCKER_HOST"), "{}", r.all());
+    // The repository it created is in state (tainted), so destroy cleans it up.
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+#[test]
+fn a_failing_run_step_shows_the_build_log_tail() {
+    let Some(env) = env(&[NEEDS, &["MLOPS_BUSYBOX"]].concat()) else { return };
+    let busybox = std::env::var("MLOPS_BUSYBOX").unwrap_or_default();
+    let repo = unique("failrun");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    app(&w);
+    fs::copy(&busybox, w.path().join("app/sh")).expect("copy busybox");
+    w.write("app/Dockerfile", "FROM scratch\nCOPY sh /bin/sh\nRUN echo about to fail && exit 3\n");
+    let r = w.tf(&["apply", "-auto-approve"]);
+    assert!(!r.ok());
+    let text = r.all();
+    assert!(text.contains("Docker build failed") && text.contains("exit 3"), "{text}");
+    assert!(!text.contains("panic"), "{text}");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+#[test]
+fn ctrl_c_stops_a_running_build_quickly() {
+    let Some(env) = env(&[NEEDS, &["MLOPS_BUSYBOX"]].concat()) else { return };
+    let busybox = std::env::var("MLOPS_BUSYBOX").unwrap_or_default();
+    let repo = unique("cancel");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    app(&w);
+    fs::copy(&busybox, w.path().join("app/sh")).expect("copy busybox");
+    w.write("app/Dockerfile", &format!("FROM scratch\nCOPY sh /bin/sh\nRUN echo {repo} && sleep 60\n"));
+    let mut child = w.spawn_tf(&["apply", "-auto-approve"], &[("TF_LOG", "info")]);
+    // Wait until the build runs the slow step, then press Ctrl-C once.
+    let started = Instant::now();
+    while !w.log_contains("sleep 60") {
+        assert!(started.elapsed() < Duration::from_secs(60), "the build never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Terraform treats SIGTERM like Ctrl-C (SIGINT): it sends StopProvider and waits. SIGTERM is
+    // used because a non-interactive shell starts background jobs (CI) with SIGINT ignored.
+    let sent = Instant::now();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let log = fs::read_to_string(w.path().join("tf.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            panic!(
+                "terraform did not stop after Ctrl-C; log tail:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    assert!(sent.elapsed() < Duration::from_secs(10), "stopping took {:?}", sent.elapsed());
+    assert!(w.log_contains("StopProvider received"), "the provider was asked to stop");
+    let log = fs::read_to_string(w.path().join("tf.log")).unwrap_or_default();
+    assert!(log.contains("Stopped by Terraform"), "the diagnostic says why it stopped");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+/// A registry of this test's own, so it can be stopped mid-push without disturbing others.
+struct OwnRegistry {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnRegistry {
+    fn start(dir: tempfile::TempDir, port: u16) -> Self {
+        let config = dir.path().join("config.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("config");
+        let log = fs::OpenOptions::new().create(true).append(true).open(dir.path().join("registry.log")).expect("log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let r = Self { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while manifest(&r.host(), "probe", "x").0 == 0 {
+            assert!(Instant::now() < deadline, "own registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir
+    }
+}
+
+#[test]
+fn registry_stopped_mid_push_fails_clearly_and_the_next_apply_converges() {
+    let Some(env) = env(NEEDS) else { return };
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let registry = OwnRegistry::start(tempfile::tempdir().expect("tmp"), port);
+    let host = registry.host();
+    let repo = unique("midpush");
+    let w = Workdir::new(&env, &(provider(&env, &host, None) + &image(&repo, "")));
+    app(&w);
+    // A layer big enough that the push takes a moment.
+    let mut big = vec![0u8; 48 << 20];
+    let mut x: u32 = 0x9e37_79b9;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    fs::write(w.path().join("app/weights.bin"), &big).expect("big file");
+
+    let mut child = w.spawn_tf(&["apply", "-auto-approve"], &[]);
+    let started = Instant::now();
+    while !registry.log().contains("blobs/uploads") {
+        assert!(started.elapsed() < Duration::from_secs(120), "the push never reached the registry");
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = registry.stop();
+    let status = child.wait().expect("wait");
+    let log = fs::read_to_string(w.path().join("tf.log")).unwrap_or_default();
+    assert!(!status.success(), "apply must fail when the registry goes away");
+    assert!(log.contains("Push failed") || log.contains("registry"), "a clear message:\n{log}");
+    assert!(!log.contains("panic"), "{log}");
+
+    // Bring the registry back: the next apply converges and the plan after it is empty.
+    let registry = OwnRegistry::start(dir, port);
+    let r = w.tf(&["apply", "-auto-approve"]);
+    assert!(r.ok(), "{}", r.all());
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0);
+    let digest = out(&w, "digest");
+    assert_eq!(manifest(&registry.host(), &repo, &digest).0, 200);
+    w.tf_ok(&["destroy", "-auto-approve"]);
+    registry.stop();
+}
+
+/// (resource arguments, text the diagnostic must point at, summary or message fragment)
+const BAD: &[(&str, &str, &str)] = &[
+    ("  platform = \"linux/s390x\"", "platform =", "Unsupported platform"),
+    ("  tags = [\"-x\"]", "tags =", "Invalid tag"),
+    ("  image_tag_mutability = \"SOMETIMES\"", "image_tag_mutability", "Invalid image_tag_mutability"),
+    ("  encryption_type = \"DES\"", "encryption_type", "Invalid encryption_type"),
+    ("  kms_key = \"arn:aws:kms:us-east-1:123456789012:key/x\"", "kms_key", "kms_key needs encryption_type"),
+    ("  timeouts {\n    create = \"10 minutes\"\n  }", "create =", "Invalid timeout"),
+    ("  dockerfile = \"../Dockerfile\"", "dockerfile =", "Dockerfile outside the context"),
+    ("  build_args = { \"1X\" = \"y\" }", "build_args =", "Invalid build argument name"),
+    ("  target = \"-t\"", "target =", "Invalid target"),
+];
+
+#[test]
+fn bad_inputs_get_diagnostics_at_the_attribute() {
+    let Some(env) = env(NEEDS) else { return };
+    let mut failures = Vec::new();
+    let mut check = |main: String, setup: &dyn Fn(&Workdir), cmd: &str, points_at: &str, needle: &str| {
+        let w = Workdir::new(&env, &main);
+        app(&w);
+        setup(&w);
+        let r = w.tf(&[cmd]);
+        let line = common::line_of(&main, points_at);
+        let text = r.all();
+        if r.ok()
+            || !text.contains(needle)
+            || !text.contains(&format!("on main.tf line {line}"))
+            || text.contains("panic")
+        {
+            failures.push(format!("[{cmd} {needle}] wanted it at line {line}:\n{text}"));
+        }
+    };
+    for (args, points_at, needle) in BAD {
+        check(provider(&env, &env.registry, None) + &image("bad-inputs", args), &|_| {}, "validate", points_at, needle);
+    }
+    let p = provider(&env, &env.registry, None);
+    check(p.clone() + &image("Bad_Name", ""), &|_| {}, "validate", "repository_name", "Invalid repository_name");
+    check(p.clone() + &image("x", ""), &|_| {}, "validate", "repository_name", "Invalid repository_name");
+    check(
+        (p.clone() + &image("bad-inputs", "")).replace("/app\"", "/nowhere\""),
+        &|_| {},
+        "plan",
+        "context =",
+        "does not exist",
+    );
+    check(
+        p.clone() + &image("bad-inputs", "  dockerfile = \"Missing.Dockerfile\""),
+        &|_| {},
+        "plan",
+        "dockerfile =",
+        "Missing.Dockerfile",
+    );
+    let unknown = format!(
+        "{p}resource \"mlops_ecr_image\" \"base\" {{\n  repository_name = \"{}\"\n  context = \"${{path.module}}/app\"\n}}\n\
+         resource \"mlops_ecr_image\" \"model\" {{\n  repository_name = \"bad-inputs\"\n  context = \"${{path.module}}/app${{substr(mlops_ecr_image.base.image_digest, 0, 0)}}\"\n}}\n",
+        unique("base")
+    );
+    check(unknown, &|_| {}, "plan", "app${substr", "not known yet");
+    assert!(failures.is_empty(), "{} bad inputs were not diagnosed right:\n{}", failures.len(), failures.join("\n\n"));
+}
