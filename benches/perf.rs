@@ -83,6 +83,10 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return;
     }
+    if args.iter().any(|a| a == "--replan-only") {
+        replan_only();
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--child-hash") {
         let dir = PathBuf::from(&args[i + 1]);
         hash_context(&spec(&dir), None).expect("hash");
@@ -143,7 +147,12 @@ fn main() {
         })
         .collect();
     let cached_m = median(cached);
-    println!("re-plan, unchanged context (stat cache, load included): ours {cached_m:.2?}");
+    let walk_m =
+        median((0..5).map(|_| time(|| mlops::context::walk_context(&dir, "Dockerfile").expect("walk")).0).collect());
+    let open_m = median((0..5).map(|_| time(|| StatCache::open(cache_dir.path(), &canon)).0).collect());
+    println!(
+        "re-plan, unchanged context (stat cache, load included): ours {cached_m:.2?} (of which walk {walk_m:.2?}, cache load {open_m:.2?})"
+    );
 
     let docker = std::env::var("MLOPS_DOCKER_CLI").unwrap_or_else(|_| "docker".into());
     let build = || {
@@ -215,4 +224,29 @@ fn cores() -> usize {
 
 fn kernel() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| format!("Linux {}", s.trim())).unwrap_or_default()
+}
+
+/// Quick loop for tuning the re-plan path: `cargo bench --bench perf -- --replan-only`.
+fn replan_only() {
+    let dir = make_context(arg("--files", 10_000), arg("--mb", 2048));
+    let canon = std::fs::canonicalize(&dir).expect("canon");
+    let cache_dir = tempfile::tempdir().expect("cache dir");
+    let seed = StatCache::open(cache_dir.path(), &canon);
+    hash_context(&spec(&dir), Some(&seed)).expect("seed");
+    seed.save().expect("save");
+    let total = median(
+        (0..15)
+            .map(|_| {
+                time(|| {
+                    let c = StatCache::open(cache_dir.path(), &canon);
+                    hash_context(&spec(&dir), Some(&c)).expect("hash");
+                })
+                .0
+            })
+            .collect(),
+    );
+    let walk =
+        median((0..15).map(|_| time(|| mlops::context::walk_context(&dir, "Dockerfile").expect("walk")).0).collect());
+    let open = median((0..15).map(|_| time(|| StatCache::open(cache_dir.path(), &canon)).0).collect());
+    println!("re-plan {total:.2?}: walk {walk:.2?}, cache load {open:.2?}");
 }

@@ -33,6 +33,26 @@ data "mlops_build_context" "model" {
   platform = "linux/amd64"
 }
 
+# Build the image from app/ and push it: to moto's ECR (repository) and the local registry (bytes).
+resource "mlops_ecr_image" "model" {
+  repository_name = "demo/model"
+  context         = "${path.module}/app"
+  build_args = {
+    MODEL_VERSION = "1"
+  }
+  platform = "linux/amd64"
+  tags     = ["stg"]
+}
+
+output "image_uri" {
+  description = "Digest-pinned: what a Lambda function should run."
+  value       = mlops_ecr_image.model.image_uri
+}
+
+output "rebuild_reason" {
+  value = mlops_ecr_image.model.rebuild_reason
+}
+
 output "content_hash" {
   value = data.mlops_build_context.model.content_hash
 }

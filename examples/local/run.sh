@@ -24,5 +24,12 @@ export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISA
 cd "$work"
 "$MLOPS_TF_BIN" apply -auto-approve -input=false -var "aws_endpoint=$MLOPS_MOTO_ENDPOINT"
 echo
-echo "Second plan (must be empty):"
+echo "== Second plan: nothing changed, so nothing to do"
 "$MLOPS_TF_BIN" plan -detailed-exitcode -input=false -var "aws_endpoint=$MLOPS_MOTO_ENDPOINT" >/dev/null && echo "no changes"
+echo
+echo "== The model file changes: the plan says which file, and the image is rebuilt"
+echo "demo model weights v2 ($(date +%s))" > app/model/weights.txt
+"$MLOPS_TF_BIN" apply -auto-approve -input=false -var "aws_endpoint=$MLOPS_MOTO_ENDPOINT" | grep -E "rebuild_reason|image_uri|Apply complete"
+echo
+echo "== Clean up"
+"$MLOPS_TF_BIN" destroy -auto-approve -input=false -var "aws_endpoint=$MLOPS_MOTO_ENDPOINT" | tail -n 1
