@@ -461,6 +461,56 @@ impl Ecr {
         Ok(out.image_details().iter().find_map(|d| d.image_digest()).map(str::to_string))
     }
 
+    /// The tags on the image `digest` (DescribeImages); `Ok(None)` when the image does not exist.
+    pub async fn image_tags(
+        &self,
+        repo: &str,
+        registry_id: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<String>>, EcrError> {
+        const OP: &str = "DescribeImages";
+        let result = self
+            .client
+            .describe_images()
+            .set_registry_id(registry(registry_id))
+            .repository_name(repo)
+            .image_ids(ImageRef::Digest(digest.to_string()).identifier())
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_image_not_found_exception() || s.is_repository_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify(OP, e)),
+        };
+        Ok(out.image_details().first().map(|d| d.image_tags().to_vec()))
+    }
+
+    /// Removes tags (BatchDeleteImage by tag). ECR deletes the image when its last tag goes.
+    pub async fn untag(&self, repo: &str, registry_id: &str, tags: &[String]) -> Result<(), EcrError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let ids = tags.iter().map(|t| ImageIdentifier::builder().image_tag(t).build()).collect::<Vec<_>>();
+        let result = self
+            .client
+            .batch_delete_image()
+            .set_registry_id(registry(registry_id))
+            .repository_name(repo)
+            .set_image_ids(Some(ids))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => Ok(()),
+            Err(e) => Err(classify("BatchDeleteImage", e)),
+        }
+    }
+
     /// Adds `tag` to the existing image `digest`: BatchGetImage (manifest and media type, unconverted) then
     /// PutImage with the tag. The tag already on that digest → `Ok(())`.
     ///

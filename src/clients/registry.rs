@@ -264,6 +264,31 @@ impl Registry {
         Err(self.status_error(&Method::DELETE, &path, &answer))
     }
 
+    /// `GET /v2/<repo>/tags/list`: every tag of the repository (empty when the repository is unknown).
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        // Reuse the repository-name check of manifest paths.
+        let manifests = manifest_path(repo, "latest")?;
+        let path = manifests.replace("/manifests/latest", "/tags/list");
+        let answer = self.send(Method::GET, &path, None, None).await?;
+        if is_unknown(&answer) {
+            return Ok(Vec::new());
+        }
+        if !answer.status.is_success() {
+            return Err(self.status_error(&Method::GET, &path, &answer));
+        }
+        let doc: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|e| RegistryError::InvalidResponse {
+                host: self.host.clone(),
+                method: "GET".into(),
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(doc["tags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
     /// Sends one request and reads the whole answer, within the timeout.
     async fn send(
         &self,

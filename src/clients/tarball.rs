@@ -2,9 +2,10 @@
 //!
 //! The archive holds, in this order:
 //!
-//! 1. the Dockerfile (always, even when `.dockerignore` excludes it: the daemon reads it, then hides
-//!    it from `COPY` itself) and `.dockerignore` when present (always, because the classic builder
-//!    uses it to decide that hiding);
+//! 1. the Dockerfile (always, even when the ignore file excludes it: the daemon reads it, then
+//!    hides it from `COPY` itself, using the root `.dockerignore`), and that root `.dockerignore`
+//!    when it is the ignore file that applied or part of the content; otherwise, if the Dockerfile
+//!    is excluded, a two-line `.dockerignore` that makes the daemon hide it (see `write_tar`);
 //! 2. every [`Entry`] in order: files with mode `0644` or `0755` (the executable bit only), symlinks
 //!    as links, empty directories as directories.
 //!
@@ -127,9 +128,17 @@ pub fn write_tar<W: Write>(out: W, source: &TarSource) -> Result<W, TarError> {
     let raw = if source.dockerfile.is_empty() { "Dockerfile" } else { source.dockerfile.as_str() };
     let dockerfile = clean_path(raw);
     check_path(&dockerfile)?;
-    let mut first = vec![dockerfile];
-    let has_ignore = fs::symlink_metadata(source.context.join(DOCKERIGNORE)).is_ok();
-    if has_ignore && first[0] != DOCKERIGNORE {
+    let hashed = |p: &str| source.entries.iter().any(|e| e.path == p);
+    // The classic builder reads only the root `.dockerignore`, to hide an excluded Dockerfile
+    // from COPY. Send it when it is the ignore file that applied or part of the content; when
+    // a `<Dockerfile>.dockerignore` applied instead and excluded the Dockerfile, send a
+    // two-line `.dockerignore` that hides just the Dockerfile and itself.
+    let specific = fs::symlink_metadata(source.context.join(format!("{dockerfile}.dockerignore"))).is_ok();
+    let has_root = fs::symlink_metadata(source.context.join(DOCKERIGNORE)).is_ok();
+    let send_root = hashed(DOCKERIGNORE) || (has_root && !specific);
+    let synthetic = !send_root && !hashed(&dockerfile) && dockerfile != DOCKERIGNORE;
+    let mut first = vec![dockerfile.clone()];
+    if send_root && dockerfile != DOCKERIGNORE {
         first.push(DOCKERIGNORE.to_owned());
     }
 
@@ -139,6 +148,11 @@ pub fn write_tar<W: Write>(out: W, source: &TarSource) -> Result<W, TarError> {
             Some(entry) => tar.entry(entry)?,
             None => tar.unhashed_file(path)?,
         }
+    }
+    if synthetic {
+        let text = format!("{dockerfile}\n{DOCKERIGNORE}\n");
+        let mut h = header(EntryType::Regular, file_mode(false), text.len() as u64);
+        tar.builder.append_data(&mut h, DOCKERIGNORE, text.as_bytes()).map_err(TarError::Write)?;
     }
     for entry in source.entries.iter().filter(|e| !first.contains(&e.path)) {
         tar.entry(entry)?;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_lc_rs::digest::{digest, SHA256};
 
-use super::private::{rebuild_reason, Private};
+use super::private::{rebuild_reason, Fingerprint, Private};
 use super::schema::{schema, IMAGE_ATTRS};
 use crate::context::{ContextSpec, ContextSummary};
 use crate::data_sources::build_context::{hash, spec_from};
@@ -68,11 +68,25 @@ pub async fn plan(req: PlanRequest) -> PlanResponse {
         Ok(x) => x,
         Err(d) => return PlanResponse::error(planned, d.into()),
     };
+    if config.get_attr("labels").is_some_and(|l| !l.is_fully_known()) {
+        let d = Diagnostic::error(
+            "labels is not known yet",
+            "Labels are part of the image and must be known when planning: use values from configuration, \
+             not from a resource created in the same apply.",
+        )
+        .at_attr("labels");
+        return PlanResponse::error(planned, d.into());
+    }
     let labels = string_map(config, "labels");
     let tag = derive_tag(&summary.content_hash, &labels);
     let prior_private = Private::from_bytes(&req.prior_private);
-    let mut private = Private::describe(&summary, settings(&spec, &labels));
-    private.created_repository = prior_private.created_repository;
+    let now = Fingerprint::describe(&summary, settings(&spec, &labels));
+    let reason = rebuild_reason(&prior_private.built, &now);
+    let private = Private {
+        built: prior_private.built.clone(),
+        planned: Some(now),
+        created_repository: prior_private.created_repository,
+    };
     set_attr(&mut planned, "content_hash", Value::String(summary.content_hash.clone()));
     set_attr(&mut planned, "image_tag", Value::String(tag.clone()));
 
@@ -94,7 +108,7 @@ pub async fn plan(req: PlanRequest) -> PlanResponse {
         // plan. (Terraform re-plans a replacement as a create, with no prior state to explain.)
         let content_changed = prior_tag != Some(tag.as_str());
         if content_changed {
-            why.insert(0, rebuild_reason(&prior_private, &private));
+            why.insert(0, reason);
         }
         if content_changed || !requires_replace.is_empty() {
             for attr in IMAGE_ATTRS {

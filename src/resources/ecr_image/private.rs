@@ -7,15 +7,47 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{ContextSummary, EntryKind};
 
+/// The files and settings an image was built from, fingerprinted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fingerprint {
+    /// Path → short content fingerprint of every entry of the context.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// The Dockerfile's fingerprint, build args, target, platform and labels, one string each.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Fingerprint {
+    /// The fingerprints of a freshly hashed context.
+    pub fn describe(summary: &ContextSummary, settings: BTreeMap<String, String>) -> Self {
+        let files = summary
+            .entries
+            .iter()
+            .map(|e| {
+                let fp = match &e.kind {
+                    EntryKind::File { sha256, executable, .. } => {
+                        format!("{}{}", if *executable { "x" } else { "f" }, hex::encode(&sha256[..8]))
+                    }
+                    EntryKind::Symlink { target } => format!("l{target}"),
+                    EntryKind::EmptyDir => "d".to_string(),
+                };
+                (e.path.clone(), fp)
+            })
+            .collect();
+        Self { files, settings }
+    }
+}
+
 /// Version 1 of the private state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Private {
-    /// Path → short content fingerprint of every entry of the built context.
+    /// What the image in state was built from (empty after import).
     #[serde(default)]
-    pub files: BTreeMap<String, String>,
-    /// The Dockerfile's fingerprint, build args, target and platform, as one string each.
-    #[serde(default)]
-    pub settings: BTreeMap<String, String>,
+    pub built: Fingerprint,
+    /// What the plan wants to build; becomes `built` when apply succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Fingerprint>,
     /// Whether this resource created the ECR repository (then it may delete it when empty).
     #[serde(default)]
     pub created_repository: bool,
@@ -33,23 +65,18 @@ impl Private {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// The fingerprints of a freshly hashed context.
-    pub fn describe(summary: &ContextSummary, settings: BTreeMap<String, String>) -> Self {
-        let files = summary
-            .entries
-            .iter()
-            .map(|e| {
-                let fp = match &e.kind {
-                    EntryKind::File { sha256, executable, .. } => {
-                        format!("{}{}", if *executable { "x" } else { "f" }, hex::encode(&sha256[..8]))
-                    }
-                    EntryKind::Symlink { target } => format!("l{target}"),
-                    EntryKind::EmptyDir => "d".to_string(),
-                };
-                (e.path.clone(), fp)
-            })
-            .collect();
-        Self { files, settings, created_repository: false }
+    /// After a successful apply: the planned content is now the built content.
+    pub fn promote(mut self) -> Self {
+        if let Some(p) = self.planned.take() {
+            self.built = p;
+        }
+        self
+    }
+
+    /// After a failed apply: the image in state is still the one built before.
+    pub fn keep_built(mut self) -> Self {
+        self.planned = None;
+        self
     }
 }
 
@@ -58,7 +85,7 @@ const SHOWN: usize = 20;
 
 /// Explains what differs between the last built context and now: `~` changed, `+` added,
 /// `-` removed paths (first 20, then a count), and changed settings.
-pub fn rebuild_reason(before: &Private, after: &Private) -> String {
+pub fn rebuild_reason(before: &Fingerprint, after: &Fingerprint) -> String {
     let mut changes: Vec<String> = Vec::new();
     for (k, v) in &after.settings {
         if before.settings.get(k) != Some(v) {
@@ -107,11 +134,10 @@ pub fn rebuild_reason(before: &Private, after: &Private) -> String {
 mod tests {
     use super::*;
 
-    fn p(files: &[(&str, &str)], settings: &[(&str, &str)]) -> Private {
-        Private {
+    fn p(files: &[(&str, &str)], settings: &[(&str, &str)]) -> Fingerprint {
+        Fingerprint {
             files: files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             settings: settings.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-            created_repository: false,
         }
     }
 
@@ -125,18 +151,20 @@ mod tests {
     #[test]
     fn summarises_beyond_twenty_and_reports_settings() {
         let before = p(&[], &[("build_args", "x")]);
-        let files: Vec<(String, String)> = (0..25).map(|i| (format!("f{i:02}"), "f0".to_string())).collect();
         let mut after = p(&[], &[("build_args", "y")]);
-        after.files = files.into_iter().collect();
+        after.files = (0..25).map(|i| (format!("f{i:02}"), "f0".to_string())).collect();
         let r = rebuild_reason(&before, &after);
         assert!(r.starts_with("build_args changed; 25 paths changed: +f00, "), "{r}");
         assert!(r.ends_with("+f19 and 5 more"), "{r}");
     }
 
     #[test]
-    fn round_trips_and_tolerates_garbage() {
-        let x = p(&[("a", "f1")], &[]);
+    fn round_trips_promotes_and_tolerates_garbage() {
+        let x =
+            Private { built: p(&[("a", "f1")], &[]), planned: Some(p(&[("a", "f2")], &[])), created_repository: true };
         assert_eq!(Private::from_bytes(&x.to_bytes()), x);
+        assert_eq!(x.clone().promote().built, p(&[("a", "f2")], &[]));
+        assert_eq!(x.keep_built().built, p(&[("a", "f1")], &[]));
         assert_eq!(Private::from_bytes(b"not json"), Private::default());
     }
 }

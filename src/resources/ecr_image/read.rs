@@ -98,13 +98,22 @@ pub async fn import(ctx: &Ctx<ProviderData>, id: &str) -> ImportResponse {
             return ImportResponse::error(Diagnostic::error("Could not authenticate to the registry", e.to_string()))
         }
     };
-    let digest = match session.images(&repo.registry_id, Some(&auth)).digest(&name, &reference).await {
+    let images = session.images(&repo.registry_id, Some(&auth));
+    let digest = match images.digest(&name, &reference).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             return ImportResponse::error(Diagnostic::error("Image not found", format!("{id} is not in the registry.")))
         }
         Err(e) => return ImportResponse::error(Diagnostic::error("Could not look up the image", e.to_string())),
     };
+    // An image this provider built carries its content tag: adopt it, so an unchanged context
+    // plans no rebuild after import.
+    let content_tag = images
+        .tags_of(&name, &digest)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|tags| tags.into_iter().filter(|t| t.starts_with("ctx-") && t.len() == 36).min());
     let url = session.repository_url(&repo);
     let ty = super::schema::schema().value_type();
     let nulls = ty.attribute_types().map(|a| a.keys().map(|k| (k.clone(), Value::Null)).collect()).unwrap_or_default();
@@ -119,6 +128,9 @@ pub async fn import(ctx: &Ctx<ProviderData>, id: &str) -> ImportResponse {
         ("id", uri),
     ] {
         set_attr(&mut state, k, Value::String(v));
+    }
+    if let Some(tag) = content_tag {
+        set_attr(&mut state, "image_tag", Value::String(tag));
     }
     let mut resp = ImportResponse::ok(state);
     resp.private = Private::default().to_bytes();

@@ -130,7 +130,9 @@ pub fn validate(config: &Value) -> Diagnostics {
     };
     one_of(&mut d, "image_tag_mutability", &["MUTABLE", "IMMUTABLE"]);
     one_of(&mut d, "encryption_type", &["AES256", "KMS"]);
-    if known_str(config, "kms_key").is_some() && known_str(config, "encryption_type") != Some("KMS") {
+    let encryption_known = !config.get_attr("encryption_type").is_some_and(Value::is_unknown);
+    if known_str(config, "kms_key").is_some() && encryption_known && known_str(config, "encryption_type") != Some("KMS")
+    {
         d.push(
             Diagnostic::error(
                 "kms_key needs encryption_type = \"KMS\"",

@@ -83,6 +83,18 @@ impl Session {
     }
 }
 
+/// What [`Images::release`] did with an image.
+#[derive(Debug, PartialEq)]
+pub enum Release {
+    /// Deleted: no other tag pointed at it.
+    Deleted,
+    /// Kept because these tags, not ours, still point at it (ours were removed where the
+    /// registry allows untagging).
+    Kept(Vec<String>),
+    /// It was already gone.
+    Gone,
+}
+
 /// Image operations on one registry.
 pub enum Images<'a> {
     Ecr { ecr: &'a Ecr, registry_id: &'a str },
@@ -122,11 +134,56 @@ impl Images<'_> {
         }
     }
 
-    /// Deletes the image by digest; `false` when it was already gone.
-    pub async fn delete(&self, repo: &str, digest: &str) -> Result<bool, StoreError> {
+    /// The tags pointing at `digest`; `None` when the image does not exist.
+    pub async fn tags_of(&self, repo: &str, digest: &str) -> Result<Option<Vec<String>>, StoreError> {
         match self {
-            Images::Ecr { ecr, registry_id } => Ok(ecr.delete_image(repo, registry_id, digest).await?),
-            Images::Registry(r) => Ok(r.delete_manifest(repo, digest).await?),
+            Images::Ecr { ecr, registry_id } => Ok(ecr.image_tags(repo, registry_id, digest).await?),
+            Images::Registry(r) => {
+                if r.manifest(repo, digest).await?.is_none() {
+                    return Ok(None);
+                }
+                let mut on_digest = Vec::new();
+                for tag in r.tags(repo).await? {
+                    if r.manifest(repo, &tag).await?.is_some_and(|m| m.digest == digest) {
+                        on_digest.push(tag);
+                    }
+                }
+                Ok(Some(on_digest))
+            }
+        }
+    }
+
+    /// Lets go of an image this resource no longer uses: deletes it unless a tag that is not one
+    /// of `ours` still points at it (another resource, a release tag someone pushed by hand).
+    pub async fn release(&self, repo: &str, digest: &str, ours: &[String]) -> Result<Release, StoreError> {
+        let Some(tags) = self.tags_of(repo, digest).await? else { return Ok(Release::Gone) };
+        let foreign: Vec<String> = tags.iter().filter(|t| !ours.contains(t)).cloned().collect();
+        if foreign.is_empty() {
+            let existed = match self {
+                Images::Ecr { ecr, registry_id } => ecr.delete_image(repo, registry_id, digest).await?,
+                Images::Registry(r) => r.delete_manifest(repo, digest).await?,
+            };
+            return Ok(if existed { Release::Deleted } else { Release::Gone });
+        }
+        let mine: Vec<String> = tags.into_iter().filter(|t| ours.contains(t)).collect();
+        self.untag(repo, &mine).await?;
+        Ok(Release::Kept(foreign))
+    }
+
+    /// Removes tags where the registry can (ECR); the registry HTTP API cannot untag.
+    pub async fn untag(&self, repo: &str, tags: &[String]) -> Result<(), StoreError> {
+        match self {
+            Images::Ecr { ecr, registry_id } => Ok(ecr.untag(repo, registry_id, tags).await?),
+            Images::Registry(_) => Ok(()),
+        }
+    }
+
+    /// Whether the repository still holds any tagged image (for the emulator's registry, where
+    /// ECR's own listing knows nothing of the images).
+    pub async fn registry_has_images(&self, repo: &str) -> Result<Option<bool>, StoreError> {
+        match self {
+            Images::Ecr { .. } => Ok(None),
+            Images::Registry(r) => Ok(Some(!r.tags(repo).await?.is_empty())),
         }
     }
 }
