@@ -116,8 +116,23 @@ impl Images<'_> {
         }
     }
 
-    /// Points `tag` at the existing image `digest`.
+    /// Points `tag` at the existing image `digest`, retrying transient failures (a registry
+    /// answers 5xx while concurrent pushes of the same manifest settle).
     pub async fn tag(&self, repo: &str, digest: &str, tag: &str) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.tag_once(repo, digest, tag).await {
+                Err(e) if e.transient && attempt < 4 => {
+                    attempt += 1;
+                    crate::tfplug::log::debug(&format!("tagging {repo}@{digest} as {tag} failed ({e}); retrying"));
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn tag_once(&self, repo: &str, digest: &str, tag: &str) -> Result<(), StoreError> {
         match self {
             Images::Ecr { ecr, registry_id } => Ok(ecr.tag_image(repo, registry_id, digest, tag).await?),
             Images::Registry(r) => {
