@@ -548,3 +548,41 @@ fn a_create_timeout_keeps_what_it_created_in_state() {
     assert!(listed.stdout.contains("mlops_ecr_image.model"), "the created repository must stay in state");
     w.tf_ok(&["destroy", "-auto-approve"]);
 }
+
+fn registry_tags(registry: &str, repo: &str) -> Vec<String> {
+    let o =
+        Command::new("curl").args(["-sS", &format!("http://{registry}/v2/{repo}/tags/list")]).output().expect("curl");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let mut tags: Vec<String> = doc["tags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// Terraform re-plans at apply; an edit after `plan -out` makes that re-plan differ, and
+/// Terraform stops before calling apply. Nothing may be built or pushed.
+#[test]
+fn editing_the_context_between_plan_and_apply_pushes_nothing() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("planapply");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    app(&w);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest = out(&w, "digest");
+    let tags = registry_tags(&env.registry, &repo);
+
+    w.write("app/model.bin", "weights v2");
+    w.tf_ok(&["plan", "-out=tfplan"]);
+    w.write("app/model.bin", "weights v3, edited after the plan");
+    let r = w.tf(&["apply", "tfplan"]);
+    assert!(!r.ok(), "{}", r.all());
+    assert!(r.all().contains("content_hash"), "{}", r.all());
+    assert_eq!(registry_tags(&env.registry, &repo), tags, "nothing may be pushed");
+    assert_eq!(out(&w, "digest"), digest);
+
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_ne!(out(&w, "digest"), digest);
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}

@@ -215,3 +215,30 @@ async fn controller_shutdown_exits_and_removes_the_socket() {
     assert!(status.success(), "{status:?}");
     assert!(!plugin.socket.exists(), "socket file left behind");
 }
+
+#[test]
+fn exits_when_terraform_disappears_without_cleaning_up() {
+    // A shell plays Terraform: it starts the plugin, prints its pid, and exits without killing it.
+    let (pem, _, _) = client_cert();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' >/dev/null 2>&1 & echo $!; sleep 0.3", binary().display()))
+        .env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .env("PLUGIN_CLIENT_CERT", &pem)
+        .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
+        .output()
+        .expect("run sh");
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+    let alive = || {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    };
+    assert!(alive(), "the plugin must outlive the shell that started it");
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while alive() {
+        assert!(Instant::now() < deadline, "the orphaned plugin kept running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -174,8 +174,18 @@ impl Walker<'_> {
             Err(e) if dir.excluded && e.kind() == io::ErrorKind::PermissionDenied => return Ok(false),
             Err(e) => return Err(ContextError::io(&dir.abs, e)),
         };
+        // Stat this directory's regular files up front, in parallel when there are many. std's
+        // `DirEntry::metadata` is an `fstatat` on the open directory, so no path is walked again:
+        // on a re-plan with a warm cache these calls are most of the work.
+        let stat = |(_, e): &(OsString, DirEntry)| e.file_type().ok().filter(|t| t.is_file()).map(|_| e.metadata());
+        let stats: Vec<Option<io::Result<Metadata>>> = if children.len() >= 32 {
+            use rayon::prelude::*;
+            children.par_iter().map(stat).collect()
+        } else {
+            children.iter().map(stat).collect()
+        };
         let mut included_any = false;
-        for (name, entry) in children {
+        for ((name, entry), stat) in children.into_iter().zip(stats) {
             let abs = dir.abs.join(&name);
             let utf8 = dir.utf8 && name.to_str().is_some();
             let lossy = name.to_string_lossy();
@@ -211,10 +221,11 @@ impl Walker<'_> {
             let kind = if file_type.is_symlink() {
                 symlink(&abs, &dir.rel)?
             } else if file_type.is_file() {
-                match entry.metadata() {
-                    Ok(md) => WalkKind::File(FileStat::from_metadata(&md)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(ContextError::io(abs, e)),
+                match stat {
+                    Some(Ok(md)) => WalkKind::File(FileStat::from_metadata(&md)),
+                    Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Some(Err(e)) => return Err(ContextError::io(abs, e)),
+                    None => continue,
                 }
             } else {
                 return Err(ContextError::SpecialFile { path: abs });

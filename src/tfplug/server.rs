@@ -96,6 +96,7 @@ pub async fn serve<P: Provider>(provider: P, opts: ServeOptions) -> Result<(), S
     } else {
         // Terraform forwards Ctrl-C as StopProvider; the signal itself must not kill us.
         ignore_sigint();
+        exit_with_parent(shutdown.clone());
         let line = handshake::handshake_line(&socket, server_cert.as_deref());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
@@ -137,6 +138,24 @@ fn ignore_sigint() {
             }
         });
     }
+}
+
+/// Stops serving when Terraform goes away without shutting us down (killed, or exited on a
+/// signal before cleaning up its plugins): the parent process changes once it is gone.
+fn exit_with_parent(shutdown: CancellationToken) {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                super::log::warn("Terraform is gone: shutting down");
+                shutdown.cancel();
+                // Give in-flight calls a moment, then make sure the process ends.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                std::process::exit(0);
+            }
+        }
+    });
 }
 
 fn print_reattach(address: &str, socket: &Path) {

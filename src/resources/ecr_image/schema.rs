@@ -16,7 +16,13 @@ pub fn schema() -> Schema {
     let mut block = Block::new(
         "Builds a Docker image from a local context with the Docker Engine API and pushes it to ECR. \
          It rebuilds exactly when the content Docker would receive changes (see `mlops_build_context`), \
-         and outputs a digest-pinned `image_uri` for Lambda.",
+         and outputs a digest-pinned `image_uri` for Lambda.\n\n\
+         New content is an in-place update: the new image is pushed first, then the previous digest is \
+         deleted unless `keep_remotely` is set or a tag this resource did not push still points at it \
+         (another resource, a release tag). An image whose content tag is already in the registry is \
+         reused without building. If files in the context change between `terraform plan -out` and \
+         `terraform apply`, Terraform stops with an inconsistent-plan error on `content_hash` before \
+         anything is built: plan again.",
     )
     .attribute(
         Attribute::new("repository_name", Type::String)
