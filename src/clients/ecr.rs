@@ -439,6 +439,16 @@ impl Ecr {
         registry_id: &str,
         reference: &ImageRef,
     ) -> Result<Option<String>, EcrError> {
+        Ok(self.describe_one(repo, registry_id, reference).await?.and_then(|d| d.image_digest().map(str::to_string)))
+    }
+
+    /// DescribeImages for one image; `Ok(None)` when the image or the repository does not exist.
+    async fn describe_one(
+        &self,
+        repo: &str,
+        registry_id: &str,
+        reference: &ImageRef,
+    ) -> Result<Option<aws_sdk_ecr::types::ImageDetail>, EcrError> {
         const OP: &str = "DescribeImages";
         let result = self
             .client
@@ -448,17 +458,16 @@ impl Ecr {
             .image_ids(reference.identifier())
             .send()
             .await;
-        let out = match result {
-            Ok(out) => out,
+        match result {
+            Ok(out) => Ok(out.image_details().first().cloned()),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_image_not_found_exception() || s.is_repository_not_found_exception()) =>
             {
-                return Ok(None)
+                Ok(None)
             }
-            Err(e) => return Err(classify(OP, e)),
-        };
-        Ok(out.image_details().iter().find_map(|d| d.image_digest()).map(str::to_string))
+            Err(e) => Err(classify(OP, e)),
+        }
     }
 
     /// The tags on the image `digest` (DescribeImages); `Ok(None)` when the image does not exist.
@@ -468,26 +477,8 @@ impl Ecr {
         registry_id: &str,
         digest: &str,
     ) -> Result<Option<Vec<String>>, EcrError> {
-        const OP: &str = "DescribeImages";
-        let result = self
-            .client
-            .describe_images()
-            .set_registry_id(registry(registry_id))
-            .repository_name(repo)
-            .image_ids(ImageRef::Digest(digest.to_string()).identifier())
-            .send()
-            .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_image_not_found_exception() || s.is_repository_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(classify(OP, e)),
-        };
-        Ok(out.image_details().first().map(|d| d.image_tags().to_vec()))
+        let reference = ImageRef::Digest(digest.to_string());
+        Ok(self.describe_one(repo, registry_id, &reference).await?.map(|d| d.image_tags().to_vec()))
     }
 
     /// Removes tags (BatchDeleteImage by tag). ECR deletes the image when its last tag goes.

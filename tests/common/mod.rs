@@ -114,20 +114,7 @@ impl Workdir {
     }
 
     pub fn tf_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(&self.terraform);
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("TF_CLI_CONFIG_FILE", &self.cli_config)
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("NO_COLOR", "1")
-            .env_remove("TF_LOG")
-            .env("MLOPS_CACHE_DIR", self.dir.path().join(".mlops-cache"));
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let out: Output = cmd.output().expect("run terraform");
+        let out: Output = self.command(args, extra_env).output().expect("run terraform");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -135,9 +122,8 @@ impl Workdir {
         }
     }
 
-    /// Starts terraform in the background with stderr going to `tf.log` in the working directory.
-    pub fn spawn_tf(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Child {
-        let log = std::fs::File::create(self.dir.path().join("tf.log")).expect("log file");
+    /// A terraform command in this directory: input disabled, no update checks, our CLI config.
+    fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.terraform);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -145,12 +131,19 @@ impl Workdir {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
-            .env("MLOPS_CACHE_DIR", self.dir.path().join(".mlops-cache"))
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
+            .env_remove("TF_LOG")
+            .env("MLOPS_CACHE_DIR", self.dir.path().join(".mlops-cache"));
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Starts terraform in the background with stderr going to `tf.log` in the working directory.
+    pub fn spawn_tf(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Child {
+        let log = std::fs::File::create(self.dir.path().join("tf.log")).expect("log file");
+        let mut cmd = self.command(args, extra_env);
+        cmd.stdout(std::process::Stdio::null()).stderr(log);
         cmd.spawn().expect("spawn terraform")
     }
 
