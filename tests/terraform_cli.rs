@@ -324,3 +324,36 @@ fn unreadable_contexts_get_diagnostics_at_the_attribute_on_plan() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn debug_mode_serves_terraform_through_tf_reattach_providers() {
+    use std::io::{BufRead, BufReader};
+    let Some(env) = env(&["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT"]) else { return };
+    let w = Workdir::new(&env, &data_source_config(&env));
+    context_dir(&w);
+    // Started by hand, so relative paths resolve from where the developer starts it.
+    let mut child = std::process::Command::new(common::provider_binary())
+        .arg("--debug")
+        .current_dir(w.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start --debug");
+    let mut reattach = None;
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines().take(10) {
+        let line = line.expect("line");
+        if let Some(rest) = line.trim().strip_prefix("export TF_REATTACH_PROVIDERS='") {
+            reattach = rest.strip_suffix('\'').map(str::to_string);
+            break;
+        }
+    }
+    let reattach = reattach.expect("the export line");
+    let doc: serde_json::Value = serde_json::from_str(&reattach).expect("reattach JSON");
+    assert_eq!(doc[common::SOURCE]["ProtocolVersion"], 6);
+
+    let r = w.tf_env(&["apply", "-auto-approve"], &[("TF_REATTACH_PROVIDERS", &reattach)]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(r.ok(), "{}", r.all());
+    assert_eq!(outputs(&w)["count"]["value"], 4);
+}
