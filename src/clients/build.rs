@@ -35,7 +35,8 @@ use bollard::Docker;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::docker::{error_chain, host_of, is_unreachable};
+use super::docker::{host_of, is_unreachable};
+use super::error_chain;
 use super::push::{split_reference, tag};
 use super::tarball::{stream_tar, TarError, TarSource};
 use crate::context::dockerignore::clean_path;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use bollard::Docker;
 
+use super::error_chain;
+
 /// The `docker { … }` block, completed from DOCKER_HOST / DOCKER_CERT_PATH / DOCKER_TLS_VERIFY.
 #[derive(Debug, Clone, Default)]
 pub struct DockerSettings {
@@ -128,20 +130,6 @@ pub fn is_unreachable(error: &bollard::errors::Error) -> bool {
         ),
         _ => false,
     }
-}
-
-/// An error and its sources, joined with `: ` (hyper's own message alone says little).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

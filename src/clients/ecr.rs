@@ -35,6 +35,7 @@ use aws_sdk_ecr::types::{
 };
 use base64::Engine as _;
 
+use super::error_chain;
 use super::registry::MANIFEST_MEDIA_TYPES;
 
 /// The ECR client of one provider configuration.
@@ -302,22 +303,6 @@ where
         Kind::NotFound => EcrError::NotFound { operation, code, message },
         Kind::Other => EcrError::Other { operation, code, message },
     }
-}
-
-/// An error and its causes on one line, without the `Debug` dump `DisplayErrorContext` appends
-/// (e.g. "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused").
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `None` for the caller's default registry, so the parameter is left out of the request.

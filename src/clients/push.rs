@@ -13,7 +13,8 @@ use bollard::Docker;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::docker::{error_chain, host_of, is_unreachable};
+use super::docker::{host_of, is_unreachable};
+use super::error_chain;
 use crate::tfplug::log;
 
 /// Minimum time between two logged byte counts of an ongoing upload.
