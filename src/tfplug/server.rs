@@ -168,9 +168,12 @@ fn print_reattach(address: &str, socket: &Path) {
             "Addr": { "Network": "unix", "String": socket.display().to_string() }
         }
     });
-    println!("Provider started in debug mode. To attach Terraform, run in another shell:\n");
-    println!("    export TF_REATTACH_PROVIDERS='{reattach}'\n");
-    println!("Press Ctrl-C to stop the provider.");
+    // A closed stdout (e.g. piped into `head`) must not take the provider down: no println!.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Provider started in debug mode. To attach Terraform, run in another shell:\n");
+    let _ = writeln!(out, "    export TF_REATTACH_PROVIDERS='{reattach}'\n");
+    let _ = writeln!(out, "Press Ctrl-C to stop the provider.");
+    let _ = out.flush();
 }
 
 /// Accepts connections; with TLS, finishes each handshake off the accept path and drops peers
