@@ -112,7 +112,7 @@ fn schema() -> Schema {
 }
 
 fn str_at(v: &Value, name: &str) -> Option<String> {
-    v.get_attr(name).and_then(Value::as_str).map(str::to_string)
+    v.attr_str(name).map(str::to_string)
 }
 
 fn strings_at(v: &Value, name: &str) -> Vec<String> {
@@ -325,7 +325,7 @@ impl Provider for MlopsProvider {
             terraform_version: req.terraform_version,
             aws_config: tokio::sync::OnceCell::new(),
         };
-        let skip = config.get_attr("skip_credentials_validation").and_then(Value::as_bool).unwrap_or(false);
+        let skip = config.attr_bool("skip_credentials_validation").unwrap_or(false);
         if data.config_unknown || skip {
             return Ok(data);
         }

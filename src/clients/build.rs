@@ -81,10 +81,7 @@ pub struct BuiltImage {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The daemon could not be reached at all.
-    #[error(
-        "cannot reach the Docker daemon at {host}: {message}. Check that the daemon is running and that \
-         DOCKER_HOST (or the provider's `docker {{ host = ... }}` setting) points at it"
-    )]
+    #[error("{}", super::docker::unreachable_text(host, message))]
     DaemonUnreachable {
         /// The daemon address, DOCKER_HOST style.
         host: String,

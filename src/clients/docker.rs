@@ -25,11 +25,16 @@ pub enum DockerError {
     #[error("could not set up the Docker client for {host}: {message}")]
     Connect { host: String, message: String },
     /// The daemon does not answer at `host` (no socket, connection refused, no answer in time).
-    #[error(
+    #[error("{}", unreachable_text(host, message))]
+    Unreachable { host: String, message: String },
+}
+
+/// The one message for an engine that does not answer, with what to check.
+pub fn unreachable_text(host: &str, message: &str) -> String {
+    format!(
         "cannot reach the Docker daemon at {host}: {message}. Check that the daemon is running and that \
          DOCKER_HOST (or the provider's `docker {{ host = ... }}` setting) points at it"
-    )]
-    Unreachable { host: String, message: String },
+    )
 }
 
 /// How long [`ping`] waits for an answer.

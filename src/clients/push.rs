@@ -24,10 +24,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// The daemon could not be reached at all.
-    #[error(
-        "cannot reach the Docker daemon at {host}: {message}. Check that the daemon is running and that \
-         DOCKER_HOST (or the provider's `docker {{ host = ... }}` setting) points at it"
-    )]
+    #[error("{}", super::docker::unreachable_text(host, message))]
     DaemonUnreachable {
         /// The daemon address, DOCKER_HOST style.
         host: String,

@@ -268,9 +268,8 @@ impl Registry {
 
     /// `GET /v2/<repo>/tags/list`: every tag of the repository (empty when the repository is unknown).
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
-        // Reuse the repository-name check of manifest paths.
-        let manifests = manifest_path(repo, "latest")?;
-        let path = manifests.replace("/manifests/latest", "/tags/list");
+        check_repo(repo)?;
+        let path = format!("/v2/{repo}/tags/list");
         let answer = self.send(Method::GET, &path, None, None).await?;
         if is_unknown(&answer) {
             return Ok(Vec::new());
@@ -367,6 +366,17 @@ fn is_loopback(host: &str) -> bool {
 
 /// `/v2/<repo>/manifests/<reference>`, refusing characters that have no place in either.
 fn manifest_path(repo: &str, reference: &str) -> Result<String, RegistryError> {
+    check_repo(repo)?;
+    let reference_ok = !reference.is_empty()
+        && reference.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+'));
+    if !reference_ok {
+        return Err(RegistryError::InvalidRequest(format!("invalid tag or digest {reference:?}")));
+    }
+    Ok(format!("/v2/{repo}/manifests/{reference}"))
+}
+
+/// A repository name safe to put in a URL path.
+fn check_repo(repo: &str) -> Result<(), RegistryError> {
     // Components of [a-zA-Z0-9._-], each starting and ending alphanumeric (so no "..", no empty component).
     let repo_ok = !repo.is_empty()
         && repo.split('/').all(|part| {
@@ -377,12 +387,7 @@ fn manifest_path(repo: &str, reference: &str) -> Result<String, RegistryError> {
     if !repo_ok {
         return Err(RegistryError::InvalidRequest(format!("invalid repository name {repo:?}")));
     }
-    let reference_ok = !reference.is_empty()
-        && reference.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+'));
-    if !reference_ok {
-        return Err(RegistryError::InvalidRequest(format!("invalid tag or digest {reference:?}")));
-    }
-    Ok(format!("/v2/{repo}/manifests/{reference}"))
+    Ok(())
 }
 
 fn accept_header() -> HeaderValue {

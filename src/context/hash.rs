@@ -105,6 +105,8 @@ pub struct ContextSummary {
     pub total_bytes: u64,
     /// The entries behind `files`, in the same order.
     pub entries: Vec<Entry>,
+    /// SHA-256 of the Dockerfile's bytes (hashed into `content_hash` on its own record).
+    pub dockerfile_sha256: [u8; 32],
     /// The ignore file that was applied, relative to the context, if any.
     pub ignore_file: Option<String>,
 }
@@ -156,6 +158,7 @@ pub fn hash_context(spec: &ContextSpec, cache: Option<&StatCache>) -> Result<Con
         total_bytes,
         entries,
         ignore_file: walk.ignore_file,
+        dockerfile_sha256: dockerfile_sha,
     })
 }
 

@@ -60,20 +60,16 @@ fn schema() -> Schema {
     Schema::new(0, block)
 }
 
-fn known_str<'a>(config: &'a Value, name: &str) -> Option<&'a str> {
-    config.get_attr(name).and_then(Value::as_str)
-}
-
 /// Static checks of the build inputs; unknown values are skipped.
 pub fn validate_inputs(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let re = |p: &str| Regex::new(p).ok();
-    if let Some(ctx) = known_str(config, "context") {
+    if let Some(ctx) = config.attr_str("context") {
         if ctx.trim().is_empty() {
             d.push(Diagnostic::error("Empty context", "Set context to the directory to build.").at_attr("context"));
         }
     }
-    if let Some(df) = known_str(config, "dockerfile") {
+    if let Some(df) = config.attr_str("dockerfile") {
         if df.trim().is_empty() {
             d.push(
                 Diagnostic::error("Empty dockerfile", "Omit dockerfile for the default `Dockerfile`.")
@@ -89,7 +85,7 @@ pub fn validate_inputs(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(platform) = known_str(config, "platform") {
+    if let Some(platform) = config.attr_str("platform") {
         if !matches!(platform, "linux/amd64" | "linux/arm64") {
             d.push(
                 Diagnostic::error(
@@ -100,7 +96,7 @@ pub fn validate_inputs(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(target) = known_str(config, "target") {
+    if let Some(target) = config.attr_str("target") {
         if !re(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").is_some_and(|r| r.is_match(target)) {
             d.push(
                 Diagnostic::error("Invalid target", format!("{target:?} is not a valid build stage name."))
@@ -148,7 +144,7 @@ pub fn spec_from(config: &Value) -> Result<ContextSpec, Diagnostic> {
             return Err(unknown(attr));
         }
     }
-    let context = known_str(config, "context").ok_or_else(|| unknown("context"))?;
+    let context = config.attr_str("context").ok_or_else(|| unknown("context"))?;
     let build_args: BTreeMap<String, String> = config
         .get_attr("build_args")
         .and_then(Value::as_map)
@@ -156,10 +152,10 @@ pub fn spec_from(config: &Value) -> Result<ContextSpec, Diagnostic> {
         .unwrap_or_default();
     Ok(ContextSpec {
         context: PathBuf::from(context),
-        dockerfile: known_str(config, "dockerfile").unwrap_or("Dockerfile").to_string(),
+        dockerfile: config.attr_str("dockerfile").unwrap_or("Dockerfile").to_string(),
         build_args,
-        target: known_str(config, "target").map(str::to_string),
-        platform: known_str(config, "platform").map(str::to_string),
+        target: config.attr_str("target").map(str::to_string),
+        platform: config.attr_str("platform").map(str::to_string),
     })
 }
 

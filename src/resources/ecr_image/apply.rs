@@ -26,10 +26,6 @@ use crate::tfplug::value::Value;
 const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get_attr(name).and_then(Value::as_str)
-}
-
 fn extra_tags(v: &Value) -> Vec<String> {
     v.get_attr("tags")
         .and_then(Value::as_list)
@@ -39,7 +35,7 @@ fn extra_tags(v: &Value) -> Vec<String> {
 
 /// The tags this resource put on its image: the content tag and the extra tags.
 fn our_tags(v: &Value) -> Vec<String> {
-    let mut tags: Vec<String> = str_attr(v, "image_tag").map(str::to_string).into_iter().collect();
+    let mut tags: Vec<String> = v.attr_str("image_tag").map(str::to_string).into_iter().collect();
     tags.extend(extra_tags(v));
     tags
 }
@@ -131,12 +127,12 @@ async fn ensure_image(
 ) -> Result<(Value, bool), Failure> {
     let config = &req.config;
     let mut state = req.planned_state.clone();
-    let name = str_attr(config, "repository_name").unwrap_or_default().to_string();
+    let name = config.attr_str("repository_name").unwrap_or_default().to_string();
     let session = Session::open(&ctx.data).await.map_err(Failure::nothing_created)?;
 
     // The plan kept the digest: only extra tags or settings changed. Never build here.
-    if let Some(digest) = str_attr(&state, "image_digest").filter(|d| !d.is_empty()).map(str::to_string) {
-        let registry_id = str_attr(&state, "registry_id").unwrap_or_default().to_string();
+    if let Some(digest) = state.attr_str("image_digest").filter(|d| !d.is_empty()).map(str::to_string) {
+        let registry_id = state.attr_str("registry_id").unwrap_or_default().to_string();
         let auth = session
             .authorization(&registry_id)
             .await
@@ -158,7 +154,7 @@ async fn ensure_image(
 
     // New content. The hash is the plan's: refuse to push different content under its tag.
     let (spec, summary) = hash_config(config).await.map_err(Failure::nothing_created)?;
-    if let Some(planned) = str_attr(&state, "content_hash") {
+    if let Some(planned) = state.attr_str("content_hash") {
         if planned != summary.content_hash {
             return Err(Failure::nothing_created(
                 Diagnostic::error(
@@ -173,13 +169,13 @@ async fn ensure_image(
             ));
         }
     }
-    let image_tag = str_attr(&state, "image_tag").unwrap_or_default().to_string();
+    let image_tag = state.attr_str("image_tag").unwrap_or_default().to_string();
     let repo_spec = RepositorySpec {
         name: name.clone(),
-        image_tag_mutability: str_attr(config, "image_tag_mutability").unwrap_or("MUTABLE").to_string(),
-        scan_on_push: config.get_attr("scan_on_push").and_then(Value::as_bool).unwrap_or(false),
-        encryption_type: str_attr(config, "encryption_type").unwrap_or("AES256").to_string(),
-        kms_key: str_attr(config, "kms_key").map(str::to_string),
+        image_tag_mutability: config.attr_str("image_tag_mutability").unwrap_or("MUTABLE").to_string(),
+        scan_on_push: config.attr_bool("scan_on_push").unwrap_or(false),
+        encryption_type: config.attr_str("encryption_type").unwrap_or("AES256").to_string(),
+        kms_key: config.attr_str("kms_key").map(str::to_string),
         tags: ctx.data.default_tags.clone(),
     };
     let repo = session.ensure_repository(&repo_spec).await.map_err(|e| {
@@ -304,16 +300,16 @@ async fn check_platform(docker: &bollard::Docker, image_id: &str, platform: &str
 /// After an in-place update to new content, lets go of the previous digest (unless kept).
 async fn after_update(ctx: &Ctx<ProviderData>, prior: &Value, new: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
-    let old = str_attr(prior, "image_digest").unwrap_or_default();
-    let keep = new.get_attr("keep_remotely").and_then(Value::as_bool).unwrap_or(false);
-    let same_repo = str_attr(prior, "repository_url") == str_attr(new, "repository_url");
-    if old.is_empty() || keep || !same_repo || Some(old) == str_attr(new, "image_digest") {
+    let old = prior.attr_str("image_digest").unwrap_or_default();
+    let keep = new.attr_bool("keep_remotely").unwrap_or(false);
+    let same_repo = prior.attr_str("repository_url") == new.attr_str("repository_url");
+    if old.is_empty() || keep || !same_repo || Some(old) == new.attr_str("image_digest") {
         return d;
     }
-    let name = str_attr(prior, "repository_name").unwrap_or_default();
-    let registry_id = str_attr(prior, "registry_id").unwrap_or_default();
+    let name = prior.attr_str("repository_name").unwrap_or_default();
+    let registry_id = prior.attr_str("registry_id").unwrap_or_default();
     // The extra tags moved to the new digest; only the old content tag is ours to drop.
-    let ours: Vec<String> = str_attr(prior, "image_tag").map(str::to_string).into_iter().collect();
+    let ours: Vec<String> = prior.attr_str("image_tag").map(str::to_string).into_iter().collect();
     let result = async {
         let session = Session::open(&ctx.data).await.map_err(|e| e.detail)?;
         let auth = session.authorization(registry_id).await.map_err(|e| e.to_string())?;
@@ -352,10 +348,10 @@ pub async fn delete(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse
 
 async fn delete_inner(ctx: &Ctx<ProviderData>, prior: &Value, private: &Private) -> Result<Diagnostics, Diagnostic> {
     let mut warnings = Diagnostics::new();
-    let keep = prior.get_attr("keep_remotely").and_then(Value::as_bool).unwrap_or(false);
-    let name = str_attr(prior, "repository_name").unwrap_or_default();
-    let registry_id = str_attr(prior, "registry_id").unwrap_or_default();
-    let digest = str_attr(prior, "image_digest").unwrap_or_default();
+    let keep = prior.attr_bool("keep_remotely").unwrap_or(false);
+    let name = prior.attr_str("repository_name").unwrap_or_default();
+    let registry_id = prior.attr_str("registry_id").unwrap_or_default();
+    let digest = prior.attr_str("image_digest").unwrap_or_default();
     if keep || registry_id.is_empty() {
         return Ok(warnings);
     }

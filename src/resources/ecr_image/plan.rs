@@ -32,14 +32,14 @@ pub fn string_map(v: &Value, name: &str) -> BTreeMap<String, String> {
 }
 
 /// The build settings as the rebuild reason names them (values fingerprinted, never shown).
-pub fn settings(spec: &ContextSpec, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub fn settings(
+    spec: &ContextSpec,
+    summary: &ContextSummary,
+    labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let fp = |s: &str| hex::encode(&digest(&SHA256, s.as_bytes()).as_ref()[..8]);
-    let dockerfile = std::fs::read(spec.context.join(&spec.dockerfile)).unwrap_or_default();
     let mut m = BTreeMap::new();
-    m.insert(
-        "Dockerfile".into(),
-        format!("{}:{}", spec.dockerfile, hex::encode(&digest(&SHA256, &dockerfile).as_ref()[..8])),
-    );
+    m.insert("Dockerfile".into(), format!("{}:{}", spec.dockerfile, hex::encode(&summary.dockerfile_sha256[..8])));
     m.insert("build_args".into(), fp(&format!("{:?}", spec.build_args)));
     m.insert("target".into(), fp(&format!("{:?}", spec.target)));
     m.insert("platform".into(), fp(&format!("{:?}", spec.platform)));
@@ -80,7 +80,7 @@ pub async fn plan(req: PlanRequest) -> PlanResponse {
     let labels = string_map(config, "labels");
     let tag = derive_tag(&summary.content_hash, &labels);
     let prior_private = Private::from_bytes(&req.prior_private);
-    let now = Fingerprint::describe(&summary, settings(&spec, &labels));
+    let now = Fingerprint::describe(&summary, settings(&spec, &summary, &labels));
     let reason = rebuild_reason(&prior_private.built, &now);
     let private = Private {
         built: prior_private.built.clone(),
@@ -95,7 +95,7 @@ pub async fn plan(req: PlanRequest) -> PlanResponse {
         set_attr(&mut planned, "rebuild_reason", Value::String("new image".into()));
     } else {
         let prior = &req.prior_state;
-        let prior_tag = prior.get_attr("image_tag").and_then(Value::as_str);
+        let prior_tag = prior.attr_str("image_tag");
         let mut why = Vec::new();
         for attr in ["repository_name", "triggers"] {
             if prior.get_attr(attr) != config.get_attr(attr) {

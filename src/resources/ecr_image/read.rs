@@ -14,7 +14,7 @@ use crate::tfplug::value::Value;
 /// recreates it). Unreachable or unauthorised → state kept, with a warning.
 pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
     let state = req.current_state;
-    let get = |n: &str| state.get_attr(n).and_then(Value::as_str).unwrap_or_default().to_string();
+    let get = |n: &str| state.attr_str(n).unwrap_or_default().to_string();
     let (name, registry_id, digest) = (get("repository_name"), get("registry_id"), get("image_digest"));
     if digest.is_empty() || registry_id.is_empty() || ctx.data.config_unknown {
         return ReadResponse::ok(state, req.private);

@@ -100,14 +100,10 @@ pub fn schema() -> Schema {
     Schema::new(0, block)
 }
 
-fn known_str<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get_attr(name).and_then(Value::as_str)
-}
-
 /// Static checks; unknown values are skipped.
 pub fn validate(config: &Value) -> Diagnostics {
     let mut d = validate_inputs(config);
-    if let Some(name) = known_str(config, "repository_name") {
+    if let Some(name) = config.attr_str("repository_name") {
         let ok = Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
             .map(|r| r.is_match(name))
             .unwrap_or(false);
@@ -125,7 +121,7 @@ pub fn validate(config: &Value) -> Diagnostics {
         }
     }
     let one_of = |d: &mut Diagnostics, attr: &str, allowed: &[&str]| {
-        if let Some(v) = known_str(config, attr) {
+        if let Some(v) = config.attr_str(attr) {
             if !allowed.contains(&v) {
                 d.push(
                     Diagnostic::error(format!("Invalid {attr}"), format!("{v:?}: use one of {allowed:?}."))
@@ -137,8 +133,7 @@ pub fn validate(config: &Value) -> Diagnostics {
     one_of(&mut d, "image_tag_mutability", &["MUTABLE", "IMMUTABLE"]);
     one_of(&mut d, "encryption_type", &["AES256", "KMS"]);
     let encryption_known = !config.get_attr("encryption_type").is_some_and(Value::is_unknown);
-    if known_str(config, "kms_key").is_some() && encryption_known && known_str(config, "encryption_type") != Some("KMS")
-    {
+    if config.attr_str("kms_key").is_some() && encryption_known && config.attr_str("encryption_type") != Some("KMS") {
         d.push(
             Diagnostic::error(
                 "kms_key needs encryption_type = \"KMS\"",
@@ -163,12 +158,9 @@ pub fn validate(config: &Value) -> Diagnostics {
             }
         }
     }
-    if let Some(to) = config.get_attr("timeouts").filter(|t| !t.is_null()) {
-        let holder = Value::Object([("timeouts".to_string(), to.clone())].into_iter().collect());
-        for op in ["create", "update", "delete"] {
-            if let Err(e) = timeouts::get(&holder, op, std::time::Duration::ZERO) {
-                d.push(e);
-            }
+    for op in ["create", "update", "delete"] {
+        if let Err(e) = timeouts::get(config, op, std::time::Duration::ZERO) {
+            d.push(e);
         }
     }
     d
