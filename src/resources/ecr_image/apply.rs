@@ -1,20 +1,25 @@
-//! Applying `mlops_ecr_image`: ensure the repository, reuse or build and push the image, move the
-//! extra tags; and destroy. On failure after something was created, the object is returned with
-//! the error so nothing is lost from state.
+//! Applying `mlops_ecr_image`: ensure the repository, reuse or build and push the image, tag it
+//! as ours, move the extra tags, keep `keep_previous` superseded images. Every step runs under the
+//! operation's timeout and StopProvider; on failure after something was created, the object is
+//! returned with the error so nothing is lost from state.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{hash_config, string_map};
+use super::ownership::{ownership_tag, retain};
+use super::plan::{build_labels, derive_tag, hash_config, string_map};
 use super::private::Private;
-use super::store::{Images, Release, Session, StoreError};
+use super::release::{release_superseded, store_diag};
+use super::schema::{DEFAULT_KEEP_PREVIOUS, IMAGE_ATTRS};
+use super::store::{Images, Session};
 use crate::clients::build::{build, BuildRequest};
 use crate::clients::ecr::{ImageRef, RepositorySpec};
-use crate::clients::push::push;
+use crate::clients::push::{push, remove_local};
+use crate::context::{ContextSpec, ContextSummary};
 use crate::provider::ProviderData;
 use crate::tfplug::diag::{Diagnostic, Diagnostics};
 use crate::tfplug::log;
@@ -24,20 +29,23 @@ use crate::tfplug::timeouts;
 use crate::tfplug::value::Value;
 
 const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-fn extra_tags(v: &Value) -> Vec<String> {
+pub fn extra_tags(v: &Value) -> Vec<String> {
     v.get_attr("tags")
         .and_then(Value::as_list)
         .map(|l| l.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }
 
-/// The tags this resource put on its image: the content tag and the extra tags.
-fn our_tags(v: &Value) -> Vec<String> {
-    let mut tags: Vec<String> = v.attr_str("image_tag").map(str::to_string).into_iter().collect();
-    tags.extend(extra_tags(v));
-    tags
+pub fn string_list(v: &Value, name: &str) -> Vec<String> {
+    v.get_attr(name)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+pub fn keep_previous(v: &Value) -> usize {
+    v.attr_i64("keep_previous").map(|n| n.clamp(0, 100) as usize).unwrap_or(DEFAULT_KEEP_PREVIOUS)
 }
 
 /// Replaces unknowns with null: a state saved after a failure may hold no unknown values.
@@ -46,28 +54,18 @@ fn without_unknowns(v: Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A failed apply: what exists now (if anything) and why it failed.
-struct Failure {
-    state: Option<Value>,
+/// What a create has made so far: read back when it fails or is interrupted half-way.
+#[derive(Default)]
+struct Progress {
+    /// A state holding the repository (image attributes empty), once the repository exists.
+    partial: Option<Value>,
     created_repository: bool,
-    diagnostics: Diagnostics,
 }
 
-impl Failure {
-    fn nothing_created(d: Diagnostic) -> Self {
-        Self { state: None, created_repository: false, diagnostics: d.into() }
+fn record(progress: &Mutex<Progress>, f: impl FnOnce(&mut Progress)) {
+    if let Ok(mut p) = progress.lock() {
+        f(&mut p);
     }
-}
-
-fn store_diag(what: &str, e: &StoreError) -> Diagnostic {
-    let hint = if e.auth {
-        "Check the AWS credentials and the ecr:* permissions of this identity."
-    } else if e.transient {
-        "This looks transient (network or throttling); run terraform apply again."
-    } else {
-        ""
-    };
-    Diagnostic::error(format!("Could not {what}"), format!("{e}\n\n{hint}").trim_end().to_string())
 }
 
 pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse {
@@ -77,8 +75,8 @@ pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> App
         Ok(t) => t,
         Err(d) => return ApplyResponse::partial(req.prior_state, d.into()),
     };
-    // The deadline cancels build and push the way Ctrl-C does, so a timeout still returns
-    // whatever was created.
+    // The deadline cancels every step the way Ctrl-C does, so a timeout still returns whatever
+    // was created.
     let cancel = ctx.cancel.child_token();
     let timed_out = Arc::new(AtomicBool::new(false));
     let timer = tokio::spawn({
@@ -89,17 +87,23 @@ pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> App
             cancel.cancel();
         }
     });
-    let outcome = ensure_image(ctx, &req, &cancel, planned_private.created_repository).await;
+    let progress = Mutex::new(Progress { partial: None, created_repository: planned_private.created_repository });
+    // Build and push stop on `cancel` themselves and report what they left; any other call is
+    // dropped where it stands.
+    let outcome = tokio::select! {
+        r = ensure_image(ctx, &req, &cancel, &progress) => r,
+        _ = cancel.cancelled() => Err(Diagnostic::error("Stopped by Terraform", format!("The image {op} was interrupted.")).into()),
+    };
     timer.abort();
+    let Progress { partial, created_repository } = progress.into_inner().unwrap_or_default();
     match outcome {
-        Ok((state, created)) => {
-            let diagnostics = after_update(ctx, &req.prior_state, &state).await;
-            let private = Private { created_repository: created, ..planned_private }.promote();
-            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics }
+        Ok((state, warnings)) => {
+            let private = Private { created_repository, ..planned_private }.promote();
+            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics: warnings }
         }
-        Err(mut f) => {
+        Err(mut diagnostics) => {
             if timed_out.load(Ordering::SeqCst) {
-                f.diagnostics = Diagnostic::error(
+                diagnostics = Diagnostic::error(
                     format!("Timed out after {limit:?}"),
                     format!("The image {op} did not finish in time. Raise timeouts.{op}, or see the build with TF_LOG=info."),
                 )
@@ -108,13 +112,12 @@ pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> App
             }
             // Update: the previous image is still in state. Create: whatever was made, or nothing.
             let state = if req.prior_state.is_null() {
-                f.state.map(without_unknowns).unwrap_or(Value::Null)
+                partial.map(without_unknowns).unwrap_or(Value::Null)
             } else {
                 req.prior_state
             };
-            let created = planned_private.created_repository || f.created_repository;
-            let private = Private { created_repository: created, ..planned_private }.keep_built();
-            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics: f.diagnostics }
+            let private = Private { created_repository, ..planned_private }.keep_built();
+            ApplyResponse { new_state: state, private: private.to_bytes(), diagnostics }
         }
     }
 }
@@ -123,50 +126,57 @@ async fn ensure_image(
     ctx: &Ctx<ProviderData>,
     req: &ApplyRequest,
     cancel: &CancellationToken,
-    created_before: bool,
-) -> Result<(Value, bool), Failure> {
+    progress: &Mutex<Progress>,
+) -> Result<(Value, Diagnostics), Diagnostics> {
     let config = &req.config;
     let mut state = req.planned_state.clone();
     let name = config.attr_str("repository_name").unwrap_or_default().to_string();
-    let session = Session::open(&ctx.data).await.map_err(Failure::nothing_created)?;
+    let owner = state.attr_str("owner_id").unwrap_or_default().to_string();
+    let session = Session::open(&ctx.data).await?;
 
-    // The plan kept the digest: only extra tags or settings changed. Never build here.
+    // The plan kept the digest: only extra tags, retention or settings changed. Never build here.
     if let Some(digest) = state.attr_str("image_digest").filter(|d| !d.is_empty()).map(str::to_string) {
         let registry_id = state.attr_str("registry_id").unwrap_or_default().to_string();
-        let auth = session
-            .authorization(&registry_id)
-            .await
-            .map_err(|e| Failure::nothing_created(store_diag("get an ECR authorization token", &e)))?;
-        let images = session.images(&registry_id, Some(&auth));
-        let present = images
-            .tags_of(&name, &digest)
-            .await
-            .map_err(|e| Failure::nothing_created(store_diag("look up the image", &e)))?;
-        if present.is_none() {
-            return Err(Failure::nothing_created(Diagnostic::error(
+        let images =
+            session.images(&registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
+        let present = images.tags_of(&name, &digest).await.map_err(|e| store_diag("look up the image", &e))?;
+        let Some(present) = present else {
+            return Err(Diagnostic::error(
                 "The image disappeared since the plan",
                 format!("{name}@{digest} is no longer in the registry. Run terraform apply again: the refresh notices and rebuilds it."),
-            )));
+            )
+            .into());
+        };
+        let own = ownership_tag(&owner, &digest);
+        if !present.contains(&own) {
+            images.tag(&name, &digest, &own).await.map_err(|e| store_diag("tag the image as ours", &e))?;
         }
-        retag(&images, &name, &digest, &req.prior_state, config).await.map_err(Failure::nothing_created)?;
-        return Ok((state, created_before));
+        retag(&images, &name, &digest, &req.prior_state, config).await?;
+        let warnings = trim_history(&images, &name, &mut state, &req.prior_state, config).await;
+        return Ok((state, warnings));
     }
 
-    // New content. The hash is the plan's: refuse to push different content under its tag.
-    let (spec, summary) = hash_config(config).await.map_err(Failure::nothing_created)?;
-    if let Some(planned) = state.attr_str("content_hash") {
-        if planned != summary.content_hash {
-            return Err(Failure::nothing_created(
-                Diagnostic::error(
-                    "The build context changed after the plan",
-                    format!(
-                        "Planned {planned}, found {} now. Nothing was built or pushed; run terraform apply again \
-                         to plan the current content.",
-                        summary.content_hash
-                    ),
-                )
-                .at_attr("context"),
-            ));
+    // New content. The hash is the plan's (when it was known then): refuse to push anything else.
+    let (spec, summary) = hash_config(config, cancel).await?;
+    match state.attr_str("content_hash") {
+        Some(planned) if planned != summary.content_hash => {
+            return Err(Diagnostic::error(
+                "The build context changed after the plan",
+                format!(
+                    "Planned {planned}, found {} now. Nothing was built or pushed; run terraform apply again \
+                     to plan the current content.",
+                    summary.content_hash
+                ),
+            )
+            .at_attr("context")
+            .into());
+        }
+        Some(_) => {}
+        None => {
+            // Inputs were unknown at plan time: the image is decided now.
+            let tag = derive_tag(&summary.content_hash, &string_map(config, "labels"), &string_map(config, "triggers"));
+            set_attr(&mut state, "content_hash", Value::String(summary.content_hash.clone()));
+            set_attr(&mut state, "image_tag", Value::String(tag));
         }
     }
     let image_tag = state.attr_str("image_tag").unwrap_or_default().to_string();
@@ -178,9 +188,10 @@ async fn ensure_image(
         kms_key: config.attr_str("kms_key").map(str::to_string),
         tags: ctx.data.default_tags.clone(),
     };
-    let repo = session.ensure_repository(&repo_spec).await.map_err(|e| {
-        Failure::nothing_created(store_diag("ensure the ECR repository", &e).at_attr("repository_name"))
-    })?;
+    let repo = session
+        .ensure_repository(&repo_spec)
+        .await
+        .map_err(|e| store_diag("ensure the ECR repository", &e).at_attr("repository_name"))?;
     if repo.created {
         log::info(&format!("created ECR repository {name}"));
     }
@@ -188,80 +199,118 @@ async fn ensure_image(
     set_attr(&mut state, "repository_url", Value::String(url.clone()));
     set_attr(&mut state, "registry_id", Value::String(repo.registry_id.clone()));
     // From here on the repository exists: a failure returns it so it is not orphaned.
-    let created_repository = created_before || repo.created;
-    let fail = |state: &Value, d: Diagnostic| {
-        let mut partial = state.clone();
-        for attr in super::schema::IMAGE_ATTRS {
-            set_attr(&mut partial, attr, Value::String(String::new()));
-        }
-        set_attr(&mut partial, "id", Value::String(url.clone()));
-        Failure { state: Some(partial), created_repository, diagnostics: d.into() }
-    };
-    let stopped =
-        |what: &str| if cancel.is_cancelled() { "Stopped by Terraform".to_string() } else { what.to_string() };
+    let mut partial = state.clone();
+    for attr in IMAGE_ATTRS {
+        set_attr(&mut partial, attr, Value::String(String::new()));
+    }
+    set_attr(&mut partial, "id", Value::String(url.clone()));
+    record(progress, |p| {
+        p.partial = Some(partial);
+        p.created_repository |= repo.created;
+    });
 
-    let auth = session
-        .authorization(&repo.registry_id)
-        .await
-        .map_err(|e| fail(&state, store_diag("get an ECR authorization token", &e)))?;
-    let images = session.images(&repo.registry_id, Some(&auth));
+    let images =
+        session.images(&repo.registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
     let existing = images
         .digest(&name, &ImageRef::Tag(image_tag.clone()))
         .await
-        .map_err(|e| fail(&state, store_diag("look up the image in the registry", &e)))?;
+        .map_err(|e| store_diag("look up the image in the registry", &e))?;
     let digest = match existing {
         Some(d) => {
             log::info(&format!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build"));
             d
         }
         None => {
-            let docker = ctx
-                .data
-                .docker
-                .connect()
-                .map_err(|e| fail(&state, Diagnostic::error("Cannot use Docker", e.to_string())))?;
-            crate::clients::docker::ping(&docker, &ctx.data.docker)
-                .await
-                .map_err(|e| fail(&state, Diagnostic::error("Docker engine unreachable", e.to_string())))?;
-            let build_req = BuildRequest {
-                context: spec.context.clone(),
-                dockerfile: spec.dockerfile.clone(),
-                entries: summary.entries.clone(),
-                build_args: spec.build_args.clone(),
-                target: spec.target.clone(),
-                platform: spec.platform.clone(),
-                labels: string_map(config, "labels"),
-                tags: vec![format!("{url}:{image_tag}")],
-            };
-            log::info(&format!("building {url}:{image_tag} from {}", spec.context.display()));
-            let built = build(&docker, build_req, cancel).await.map_err(|e| {
-                fail(&state, Diagnostic::error(stopped("Docker build failed"), e.to_string()).at_attr("context"))
-            })?;
-            if let Some(platform) = &spec.platform {
-                check_platform(&docker, &built.image_id, platform).await.map_err(|d| fail(&state, d))?;
-            }
-            let host = url.split('/').next().unwrap_or_default().to_string();
-            let creds = DockerCredentials {
-                username: Some(auth.username.clone()),
-                password: Some(auth.password.clone()),
-                serveraddress: Some(host),
-                ..Default::default()
-            };
-            push(&docker, &url, &image_tag, Some(creds), cancel)
-                .await
-                .map_err(|e| fail(&state, Diagnostic::error(stopped("Push failed"), e.to_string())))?
+            let target = Target { session: &session, registry_id: &repo.registry_id, url: &url, image_tag: &image_tag };
+            build_and_push(ctx, &target, &spec, &summary, config, cancel).await?
         }
     };
-    retag(&images, &name, &digest, &req.prior_state, config).await.map_err(|d| fail(&state, d))?;
+    // Ours before anything else can let go of it (a shared digest is kept alive by this tag).
+    images
+        .tag(&name, &digest, &ownership_tag(&owner, &digest))
+        .await
+        .map_err(|e| store_diag("tag the image as ours", &e))?;
+    retag(&images, &name, &digest, &req.prior_state, config).await?;
     let uri = format!("{url}@{digest}");
-    set_attr(&mut state, "image_digest", Value::String(digest));
+    set_attr(&mut state, "image_digest", Value::String(digest.clone()));
     set_attr(&mut state, "image_uri", Value::String(uri.clone()));
     set_attr(&mut state, "id", Value::String(uri));
-    Ok((state, created_repository))
+
+    // The superseded image stays (Lambda versions and rollback need it), up to keep_previous.
+    let prior = &req.prior_state;
+    let same_repo = !prior.is_null() && prior.attr_str("repository_url") == Some(url.as_str());
+    let prior_digest = prior.attr_str("image_digest").filter(|_| same_repo);
+    let prior_previous = if same_repo { string_list(prior, "previous_image_digests") } else { Vec::new() };
+    let (kept, released) = retain(&digest, prior_digest, &prior_previous, keep_previous(config));
+    set_attr(&mut state, "previous_image_digests", Value::List(kept.into_iter().map(Value::String).collect()));
+    let warnings = release_superseded(&images, &name, &owner, &released, config).await;
+    Ok((state, warnings))
+}
+
+/// Where a build goes.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    session: &'a Session,
+    registry_id: &'a str,
+    url: &'a str,
+    image_tag: &'a str,
+}
+
+/// Builds the image and pushes it under its content tag; returns the pushed digest. The local
+/// image is removed after the push unless `keep_locally`.
+async fn build_and_push(
+    ctx: &Ctx<ProviderData>,
+    target: &Target<'_>,
+    spec: &ContextSpec,
+    summary: &ContextSummary,
+    config: &Value,
+    cancel: &CancellationToken,
+) -> Result<String, Diagnostics> {
+    let Target { session, registry_id, url, image_tag } = *target;
+    let stopped =
+        |what: &str| if cancel.is_cancelled() { "Stopped by Terraform".to_string() } else { what.to_string() };
+    let docker = ctx.data.docker.connect().map_err(|e| Diagnostic::error("Cannot use Docker", e.to_string()))?;
+    crate::clients::docker::ping(&docker, &ctx.data.docker)
+        .await
+        .map_err(|e| Diagnostic::error("Docker engine unreachable", e.to_string()))?;
+    let reference = format!("{url}:{image_tag}");
+    let build_req = BuildRequest {
+        context: spec.context.clone(),
+        dockerfile: spec.dockerfile.clone(),
+        entries: summary.entries.clone(),
+        build_args: spec.build_args.clone(),
+        target: spec.target.clone(),
+        platform: spec.platform.clone(),
+        labels: build_labels(config),
+        tags: vec![reference.clone()],
+    };
+    log::info(&format!("building {reference} from {}", spec.context.display()));
+    let built = build(&docker, build_req, cancel)
+        .await
+        .map_err(|e| Diagnostic::error(stopped("Docker build failed"), e.to_string()).at_attr("context"))?;
+    if let Some(platform) = &spec.platform {
+        check_platform(&docker, &built.image_id, platform).await?;
+    }
+    // The push needs the registry credentials: the one place the ECR API path asks for a token.
+    let auth =
+        session.authorization(registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
+    let creds = DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.clone()),
+        serveraddress: Some(url.split('/').next().unwrap_or_default().to_string()),
+        ..Default::default()
+    };
+    let digest = push(&docker, url, image_tag, Some(creds), cancel)
+        .await
+        .map_err(|e| Diagnostic::error(stopped("Push failed"), e.to_string()))?;
+    if !config.attr_bool("keep_locally").unwrap_or(false) {
+        remove_local(&docker, &reference).await;
+    }
+    Ok(digest)
 }
 
 /// Points the configured extra tags at `digest`, and removes the ones no longer configured
-/// (where the registry can untag).
+/// while they still point at the image this resource had.
 async fn retag(images: &Images<'_>, name: &str, digest: &str, prior: &Value, config: &Value) -> Result<(), Diagnostic> {
     let wanted = extra_tags(config);
     for t in &wanted {
@@ -274,7 +323,32 @@ async fn retag(images: &Images<'_>, name: &str, digest: &str, prior: &Value, con
         }
     }
     let removed: Vec<String> = extra_tags(prior).into_iter().filter(|t| !wanted.contains(t)).collect();
-    images.untag(name, &removed).await.map_err(|e| store_diag("remove tags no longer configured", &e).at_attr("tags"))
+    let Some(prior_digest) = prior.attr_str("image_digest").filter(|d| !d.is_empty() && !removed.is_empty()) else {
+        return Ok(());
+    };
+    images
+        .untag_if_on(name, prior_digest, &removed)
+        .await
+        .map_err(|e| store_diag("remove tags no longer configured", &e).at_attr("tags"))
+}
+
+/// Same image, but `keep_previous` may have shrunk: let go of what no longer fits.
+async fn trim_history(
+    images: &Images<'_>,
+    name: &str,
+    state: &mut Value,
+    prior: &Value,
+    config: &Value,
+) -> Diagnostics {
+    if state.get_attr("previous_image_digests").is_some_and(Value::is_unknown) {
+        let owner = state.attr_str("owner_id").unwrap_or_default().to_string();
+        let current = state.attr_str("image_digest").unwrap_or_default().to_string();
+        let (kept, released) =
+            retain(&current, None, &string_list(prior, "previous_image_digests"), keep_previous(config));
+        set_attr(state, "previous_image_digests", Value::List(kept.into_iter().map(Value::String).collect()));
+        return release_superseded(images, name, &owner, &released, config).await;
+    }
+    Diagnostics::new()
 }
 
 /// Docker's classic builder ignores `--platform` for `FROM scratch`: check what came out.
@@ -295,93 +369,4 @@ async fn check_platform(docker: &bollard::Docker, image_id: &str, platform: &str
         .at_attr("platform"));
     }
     Ok(())
-}
-
-/// After an in-place update to new content, lets go of the previous digest (unless kept).
-async fn after_update(ctx: &Ctx<ProviderData>, prior: &Value, new: &Value) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    let old = prior.attr_str("image_digest").unwrap_or_default();
-    let keep = new.attr_bool("keep_remotely").unwrap_or(false);
-    let same_repo = prior.attr_str("repository_url") == new.attr_str("repository_url");
-    if old.is_empty() || keep || !same_repo || Some(old) == new.attr_str("image_digest") {
-        return d;
-    }
-    let name = prior.attr_str("repository_name").unwrap_or_default();
-    let registry_id = prior.attr_str("registry_id").unwrap_or_default();
-    // The extra tags moved to the new digest; only the old content tag is ours to drop.
-    let ours: Vec<String> = prior.attr_str("image_tag").map(str::to_string).into_iter().collect();
-    let result = async {
-        let session = Session::open(&ctx.data).await.map_err(|e| e.detail)?;
-        let auth = session.authorization(registry_id).await.map_err(|e| e.to_string())?;
-        session.images(registry_id, Some(&auth)).release(name, old, &ours).await.map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
-        Ok(Release::Kept(foreign)) => log::info(&format!("kept {name}@{old}: still tagged {foreign:?}")),
-        Ok(_) => log::info(&format!("deleted the superseded image {name}@{old}")),
-        Err(e) => d.push(Diagnostic::warning(
-            "Previous image not deleted",
-            format!("The new image is pushed, but {name}@{old} could not be deleted: {e}"),
-        )),
-    }
-    d
-}
-
-pub async fn delete(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse {
-    let prior = req.prior_state.clone();
-    let limit = timeouts::get(&prior, "delete", DEFAULT_DELETE_TIMEOUT).unwrap_or(DEFAULT_DELETE_TIMEOUT);
-    let private = Private::from_bytes(&req.planned_private);
-    match tokio::time::timeout(limit, delete_inner(ctx, &prior, &private)).await {
-        Ok(Ok(warnings)) => ApplyResponse { new_state: Value::Null, private: Vec::new(), diagnostics: warnings },
-        Ok(Err(d)) => ApplyResponse { new_state: prior, private: private.to_bytes(), diagnostics: d.into() },
-        Err(_) => ApplyResponse {
-            new_state: prior,
-            private: private.to_bytes(),
-            diagnostics: Diagnostic::error(
-                format!("Timed out after {limit:?}"),
-                "Deleting the image did not finish in time.",
-            )
-            .into(),
-        },
-    }
-}
-
-async fn delete_inner(ctx: &Ctx<ProviderData>, prior: &Value, private: &Private) -> Result<Diagnostics, Diagnostic> {
-    let mut warnings = Diagnostics::new();
-    let keep = prior.attr_bool("keep_remotely").unwrap_or(false);
-    let name = prior.attr_str("repository_name").unwrap_or_default();
-    let registry_id = prior.attr_str("registry_id").unwrap_or_default();
-    let digest = prior.attr_str("image_digest").unwrap_or_default();
-    if keep || registry_id.is_empty() {
-        return Ok(warnings);
-    }
-    let session = Session::open(&ctx.data).await?;
-    let auth =
-        session.authorization(registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
-    let images = session.images(registry_id, Some(&auth));
-    if !digest.is_empty() {
-        match images.release(name, digest, &our_tags(prior)).await.map_err(|e| store_diag("delete the image", &e))? {
-            Release::Kept(foreign) => warnings.push(Diagnostic::warning(
-                "Image kept in the registry",
-                format!("{name}@{digest} is still tagged {foreign:?} by something else, so only this resource's tags were removed."),
-            )),
-            Release::Deleted => log::info(&format!("deleted {name}@{digest}")),
-            Release::Gone => {}
-        }
-    }
-    if private.created_repository {
-        let in_use = images.registry_has_images(name).await.ok().flatten().unwrap_or(false);
-        if in_use {
-            return Ok(warnings);
-        }
-        match session.ecr.delete_repository_if_empty(name, registry_id).await {
-            Ok(true) => log::info(&format!("deleted the ECR repository {name}, which this resource created")),
-            Ok(false) => {}
-            Err(e) => warnings.push(Diagnostic::warning(
-                "ECR repository kept",
-                format!("The image was deleted, but the repository {name} this resource created could not be: {e}"),
-            )),
-        }
-    }
-    Ok(warnings)
 }

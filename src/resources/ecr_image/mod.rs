@@ -4,15 +4,19 @@
 //! * Plan hashes the context ([`crate::context`]) and derives the image tag from that hash; the
 //!   hash is stored and apply refuses to push anything else.
 //! * Apply ensures the repository, reuses the tag if the registry already has it (a fresh CI
-//!   runner does not rebuild), else builds with the Docker Engine API and pushes.
+//!   runner does not rebuild), else builds with the Docker Engine API and pushes; the image gets
+//!   this instance's ownership tag ([`ownership`]), and superseded images are kept up to
+//!   `keep_previous`, then released ([`release`]): deleted only when nothing else refers to them.
 //! * Read drops the resource from state when its image is gone; network or auth trouble keeps it.
 
 mod apply;
+pub mod ownership;
 mod plan;
 mod private;
 mod read;
+mod release;
 mod schema;
-mod store;
+pub mod store;
 
 use async_trait::async_trait;
 
@@ -41,13 +45,13 @@ impl Resource<ProviderData> for EcrImage {
         schema::validate(config)
     }
 
-    async fn plan(&self, _ctx: Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
-        plan::plan(req).await
+    async fn plan(&self, ctx: Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
+        plan::plan(&ctx, req).await
     }
 
     async fn apply(&self, ctx: Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse {
         if req.is_destroy() {
-            apply::delete(&ctx, req).await
+            release::delete(&ctx, req).await
         } else {
             apply::create_or_update(&ctx, req).await
         }

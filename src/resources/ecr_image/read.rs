@@ -32,11 +32,11 @@ pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
         Ok(s) => s,
         Err(d) => return keep(state, req.private, d.detail),
     };
-    let auth = match session.authorization(&registry_id).await {
-        Ok(a) => a,
+    let images = match session.images(&registry_id).await {
+        Ok(i) => i,
         Err(e) => return keep(state, req.private, e.to_string()),
     };
-    let found = session.images(&registry_id, Some(&auth)).digest(&name, &ImageRef::Digest(digest.clone())).await;
+    let found = images.digest(&name, &ImageRef::Digest(digest.clone())).await;
     match found {
         Ok(Some(_)) => ReadResponse::ok(state, req.private),
         Ok(None) => {
@@ -92,13 +92,12 @@ pub async fn import(ctx: &Ctx<ProviderData>, id: &str) -> ImportResponse {
         }
         Err(e) => return ImportResponse::error(Diagnostic::error("Could not read the repository", e.to_string())),
     };
-    let auth = match session.authorization(&repo.registry_id).await {
-        Ok(a) => a,
+    let images = match session.images(&repo.registry_id).await {
+        Ok(i) => i,
         Err(e) => {
             return ImportResponse::error(Diagnostic::error("Could not authenticate to the registry", e.to_string()))
         }
     };
-    let images = session.images(&repo.registry_id, Some(&auth));
     let digest = match images.digest(&name, &reference).await {
         Ok(Some(d)) => d,
         Ok(None) => {

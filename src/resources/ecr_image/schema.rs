@@ -12,17 +12,32 @@ use crate::tfplug::value::{Type, Value};
 /// Computed attributes that describe the pushed image; unknown whenever a new image is planned.
 pub const IMAGE_ATTRS: [&str; 3] = ["image_digest", "image_uri", "id"];
 
+/// Superseded images kept by default: the one the live Lambda version ran before the last deploy,
+/// and one more.
+pub const DEFAULT_KEEP_PREVIOUS: usize = 2;
+
 pub fn schema() -> Schema {
     let mut block = Block::new(
         "Builds a Docker image from a local context with the Docker Engine API and pushes it to ECR. \
          It rebuilds exactly when the content Docker would receive changes (see `mlops_build_context`), \
          and outputs a digest-pinned `image_uri` for Lambda.\n\n\
-         New content is an in-place update: the new image is pushed first, then the previous digest is \
-         deleted unless `keep_remotely` is set or a tag this resource did not push still points at it \
-         (another resource, a release tag). An image whose content tag is already in the registry is \
-         reused without building. If files in the context change between `terraform plan -out` and \
-         `terraform apply`, Terraform stops with an inconsistent-plan error on `content_hash` before \
-         anything is built: plan again.",
+         **Ownership.** Every image this resource pushes or reuses gets an ownership tag \
+         `mlops-own-<owner_id>-<digest prefix>`. An image is deleted only when no other tag refers to \
+         it: another resource's ownership or extra tag, or a tag pushed by hand, keeps it alive. The \
+         content tag `ctx-…` is a shared build cache and never counts as a reference, so two resources \
+         (stg and prod) with the same content share one image safely. A dropped extra tag is removed \
+         only while it still points at this resource's image.\n\n\
+         **Retention.** New content is an in-place update: the new image is pushed first, and the \
+         previous ones survive that apply: the newest `keep_previous` superseded images (default 2) \
+         stay for Lambda versions pinned to them and for rollback, listed in \
+         `previous_image_digests`; older ones are released by the ownership rule. Destroy releases \
+         them all unless `keep_remotely` is set. With ECR lifecycle policies: rules on untagged images \
+         never touch images this resource keeps (they stay tagged); do not give count rules a \
+         `tagPrefixList` of `ctx-` or `mlops-own-`, or ECR may expire an image a Lambda version still \
+         runs.\n\n\
+         An image whose content tag is already in the registry is reused without building. If files in \
+         the context change between `terraform plan -out` and `terraform apply`, Terraform stops with an \
+         inconsistent-plan error on `content_hash` before anything is built: plan again.",
     )
     .attribute(
         Attribute::new("repository_name", Type::String)
@@ -40,16 +55,26 @@ pub fn schema() -> Schema {
                     "Extra tags pushed for the same digest (e.g. `stg`). The content tag is always pushed.",
                 ),
             )
-            .attribute(
-                Attribute::new("triggers", Type::map(Type::String))
-                    .optional()
-                    .description("Arbitrary values that force a new image when they change."),
-            )
-            .attribute(
-                Attribute::new("keep_remotely", Type::Bool)
-                    .optional()
-                    .description("Keep the image in the registry on destroy. Default `false`."),
-            )
+            .attribute(Attribute::new("triggers", Type::map(Type::String)).optional().description(
+                "Arbitrary values that force a new image when they change: the resource is replaced, \
+                         the values are folded into `image_tag` and an image label, so Docker builds a new \
+                         image (with a new digest) even when the context is unchanged.",
+            ))
+            .attribute(Attribute::new("keep_remotely", Type::Bool).optional().description(
+                "Never delete images from the registry: not on destroy, not past `keep_previous`. \
+                 Default `false`.",
+            ))
+            .attribute(Attribute::new("keep_previous", Type::Number).optional().description(
+                "How many superseded images this resource keeps (newest first) after it pushes new content, \
+                 0-100. Default 2: the image the live Lambda version ran before a deploy and one more, \
+                 so an alias can be rolled back and versions pinned to them keep working. 0 releases the \
+                 superseded image in the same apply (unsafe while a Lambda version still uses it).",
+            ))
+            .attribute(Attribute::new("keep_locally", Type::Bool).optional().description(
+                "Keep the built image in the local Docker engine after the push. Default `false`: the \
+                 image is removed once pushed, so a long-lived CI runner does not fill its disk (set \
+                 `true` on a workstation to keep the layer cache for faster rebuilds).",
+            ))
             .attribute(
                 Attribute::new("image_tag_mutability", Type::String)
                     .optional()
@@ -93,6 +118,16 @@ pub fn schema() -> Schema {
                 Attribute::new("repository_url", Type::String).computed().description("Repository URL (`host/name`)."),
             )
             .attribute(Attribute::new("registry_id", Type::String).computed().description("Registry (account) ID."))
+            .attribute(
+                Attribute::new("owner_id", Type::String).computed().description(
+                    "Random ID of this resource instance; its images carry the tag `mlops-own-<owner_id>-…`.",
+                ),
+            )
+            .attribute(
+                Attribute::new("previous_image_digests", Type::list(Type::String))
+                    .computed()
+                    .description("Superseded images this resource still keeps (see `keep_previous`), newest first."),
+            )
             .attribute(Attribute::new("rebuild_reason", Type::String).computed().description(
                 "Why the last plan made a new image: the changed paths (first 20, then a count) or settings.",
             ))
@@ -156,6 +191,17 @@ pub fn validate(config: &Value) -> Diagnostics {
                     );
                 }
             }
+        }
+    }
+    if let Some(n) = config.get_attr("keep_previous").and_then(Value::as_f64) {
+        if !(0.0..=100.0).contains(&n) || n.fract() != 0.0 {
+            d.push(
+                Diagnostic::error(
+                    "Invalid keep_previous",
+                    format!("{n} is not a whole number from 0 to 100; the default 2 keeps two superseded images."),
+                )
+                .at_attr("keep_previous"),
+            );
         }
     }
     for op in ["create", "update", "delete"] {

@@ -2,6 +2,7 @@
 //! points `ecr_registry_host` at an ECR-compatible emulator. The repository itself is always
 //! managed through the ECR API.
 
+use super::ownership::classify;
 use crate::clients::ecr::{Ecr, ImageRef, RegistryAuth, Repository, RepositorySpec};
 use crate::clients::registry::Registry;
 use crate::provider::ProviderData;
@@ -74,12 +75,16 @@ impl Session {
         Ok(self.ecr.authorization(registry_id).await?)
     }
 
-    /// The image API matching where the bytes are.
-    pub fn images<'a>(&'a self, registry_id: &'a str, auth: Option<&RegistryAuth>) -> Images<'a> {
-        match &self.host_override {
-            Some(host) => Images::Registry(Registry::new(host, auth.map(|a| (a.username.clone(), a.password.clone())))),
+    /// The image API matching where the bytes are. Only the registry HTTP API needs an ECR
+    /// authorization token (as its basic-auth credentials); the ECR API path never asks for one.
+    pub async fn images<'a>(&'a self, registry_id: &'a str) -> Result<Images<'a>, StoreError> {
+        Ok(match &self.host_override {
+            Some(host) => {
+                let auth = self.authorization(registry_id).await?;
+                Images::Registry(Registry::new(host, Some((auth.username, auth.password))))
+            }
             None => Images::Ecr { ecr: &self.ecr, registry_id },
-        }
+        })
     }
 }
 
@@ -88,8 +93,7 @@ impl Session {
 pub enum Release {
     /// Deleted: no other tag pointed at it.
     Deleted,
-    /// Kept because these tags, not ours, still point at it (ours were removed where the
-    /// registry allows untagging).
+    /// Kept because these tags, not ours, still point at it (ours were removed).
     Kept(Vec<String>),
     /// It was already gone.
     Gone,
@@ -168,28 +172,44 @@ impl Images<'_> {
         }
     }
 
-    /// Lets go of an image this resource no longer uses: deletes it unless a tag that is not one
-    /// of `ours` still points at it (another resource, a release tag someone pushed by hand).
-    pub async fn release(&self, repo: &str, digest: &str, ours: &[String]) -> Result<Release, StoreError> {
+    /// Lets go of an image: deletes it when nothing but our own tags and content tags points at
+    /// it (see [`super::ownership`]); otherwise removes only our tags and says who keeps it.
+    pub async fn release(
+        &self,
+        repo: &str,
+        digest: &str,
+        owner_id: &str,
+        our_extra: &[String],
+    ) -> Result<Release, StoreError> {
         let Some(tags) = self.tags_of(repo, digest).await? else { return Ok(Release::Gone) };
-        let foreign: Vec<String> = tags.iter().filter(|t| !ours.contains(t)).cloned().collect();
-        if foreign.is_empty() {
+        let refs = classify(&tags, owner_id, digest, our_extra);
+        if refs.foreign.is_empty() {
             let existed = match self {
                 Images::Ecr { ecr, registry_id } => ecr.delete_image(repo, registry_id, digest).await?,
                 Images::Registry(r) => r.delete_manifest(repo, digest).await?,
             };
             return Ok(if existed { Release::Deleted } else { Release::Gone });
         }
-        let mine: Vec<String> = tags.into_iter().filter(|t| ours.contains(t)).collect();
-        self.untag(repo, &mine).await?;
-        Ok(Release::Kept(foreign))
+        self.untag(repo, &refs.ours).await?;
+        Ok(Release::Kept(refs.foreign))
     }
 
-    /// Removes tags where the registry can (ECR); the registry HTTP API cannot untag.
+    /// Removes those of `tags` that still point at `digest`; a tag someone moved elsewhere stays.
+    pub async fn untag_if_on(&self, repo: &str, digest: &str, tags: &[String]) -> Result<(), StoreError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let on_digest = self.tags_of(repo, digest).await?.unwrap_or_default();
+        let ours: Vec<String> = tags.iter().filter(|t| on_digest.contains(t)).cloned().collect();
+        self.untag(repo, &ours).await
+    }
+
+    /// Removes tags (ECR: BatchDeleteImage by tag; registry: see [`Registry::untag`]). Callers
+    /// make sure the image keeps another tag, or ECR deletes it with its last one.
     pub async fn untag(&self, repo: &str, tags: &[String]) -> Result<(), StoreError> {
         match self {
             Images::Ecr { ecr, registry_id } => Ok(ecr.untag(repo, registry_id, tags).await?),
-            Images::Registry(_) => Ok(()),
+            Images::Registry(r) => Ok(r.untag(repo, tags).await?),
         }
     }
 

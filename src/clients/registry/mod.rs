@@ -1,4 +1,5 @@
-//! A minimal Docker Registry HTTP API v2 client: manifests by tag or digest, re-tagging, deletion.
+//! A minimal Docker Registry HTTP API v2 client: manifests by tag or digest, re-tagging, deletion,
+//! untagging ([`untag`]).
 //!
 //! Used when the provider sets `ecr_registry_host` (an emulator's registry, e.g. `127.0.0.1:5000`):
 //! then image records live in that registry rather than behind ECR's APIs. Loopback hosts
@@ -37,6 +38,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::error_chain;
+
+mod untag;
 
 /// Manifest media types this client asks for, in order of preference.
 pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
