@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use mlops::context::{hash_context, ContextSpec};
+use mlops::context::{hash_context, ContextSpec, EntryKind};
 
 /// One thing to put in a context.
 #[derive(Clone, Debug)]
@@ -73,6 +73,26 @@ const TREE: &[Item] = &[
     Link("dangling", "does-not-exist"),
 ];
 
+/// Links that point anywhere: Docker sends them as links, never follows them, and COPY keeps them.
+const LINKS: &[Item] = &[
+    File("app.py"),
+    File("data/x.txt"),
+    Dir("data/empty"),
+    Link("escape", "/etc/passwd"),
+    Link("localtime", "/usr/share/zoneinfo/UTC"),
+    Link("root", "/"),
+    Link("abs_dangling", "/no/such/file"),
+    Link("up", "../.."),
+    Link("dotdot", ".."),
+    Link("data/up3", "../../.."),
+    Link("data/deep/er/out", "../../../../outside/x"),
+    Link("dangling", "does-not-exist"),
+    Link("data/dangling_dir", "missing/"),
+    Link("data/to_empty", "empty"),
+    Link("unclean", "./data//x.txt"),
+    Link("loop", "loop"),
+];
+
 fn handpicked() -> Vec<Case> {
     let t = TREE;
     let mut cases = vec![
@@ -107,6 +127,10 @@ fn handpicked() -> Vec<Case> {
         case("middle double star", t, "src/**/c.log\n"),
         case("escaped characters", t, "\\#hash.txt\n"),
         case("parent re-included after a child was excluded", t, "model/config.json\n!model\n"),
+        case("absolute, dangling and escaping links", LINKS, ""),
+        case("links anywhere, some excluded", LINKS, "escape\nup\ndata/deep\n"),
+        case("links anywhere, only links re-included", LINKS, "*\n!localtime\n!data/up3\n!dangling\n"),
+        case("links anywhere, directory of links excluded", LINKS, "data\n!data/dangling_dir\n"),
     ];
     let mut own = case("Dockerfile.dockerignore wins over .dockerignore", t, "app.py\n");
     own.ignores.push(("Dockerfile.dockerignore".into(), "README.md\n*.log\n".into()));
@@ -170,6 +194,8 @@ fn generated(n: usize) -> Vec<Case> {
                 items.push(if rng.next() % 5 == 0 { Item::Owned(format!("x:{path}")) } else { Item::Owned(path) });
             }
             items.push(Dir("a/b/empty"));
+            // Links the patterns may hit, pointing outside the context (absolute, `..`) or nowhere.
+            items.extend([Link("a/b/up", "../../.."), Link("d/abs", "/etc/passwd"), Link("x y/gone", "nowhere")]);
             let ignore: Vec<&str> = (0..(1 + rng.next() % 5)).map(|_| *rng.pick(&patterns)).collect();
             case(&format!("generated #{i}"), &items, &(ignore.join("\n") + "\n"))
         })
@@ -239,7 +265,8 @@ fn listing(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// What our implementation says Docker receives, in the same form as [`listing`].
+/// What our implementation says Docker receives, in the same form as [`listing`], taken from the
+/// hashed entries (so link targets are the text we hash, not read again from disk).
 fn ours(root: &Path, c: &Case) -> Result<BTreeMap<String, String>, String> {
     let spec = ContextSpec {
         context: root.to_path_buf(),
@@ -249,23 +276,20 @@ fn ours(root: &Path, c: &Case) -> Result<BTreeMap<String, String>, String> {
         platform: None,
     };
     let summary = hash_context(&spec, None).map_err(|e| e.to_string())?;
-    let mut out = BTreeMap::new();
-    for f in &summary.files {
-        let desc = if f.ends_with('/') {
-            "d".to_string()
-        } else {
-            let p = root.join(f);
-            let meta = fs::symlink_metadata(&p).map_err(|e| format!("{f}: {e}"))?;
-            if meta.file_type().is_symlink() {
-                format!("l:{}", fs::read_link(&p).map_err(|e| e.to_string())?.display())
-            } else if meta.permissions().mode() & 0o111 != 0 {
-                "x".into()
-            } else {
-                "f".into()
-            }
-        };
-        out.insert(f.clone(), desc);
-    }
+    let out = summary
+        .files
+        .iter()
+        .zip(&summary.entries)
+        .map(|(f, entry)| {
+            let desc = match &entry.kind {
+                EntryKind::File { executable: true, .. } => "x".to_owned(),
+                EntryKind::File { executable: false, .. } => "f".to_owned(),
+                EntryKind::Symlink { target } => format!("l:{target}"),
+                EntryKind::EmptyDir => "d".to_owned(),
+            };
+            (f.clone(), desc)
+        })
+        .collect();
     Ok(out)
 }
 

@@ -29,35 +29,53 @@ use super::goregex;
 /// trimmed and empty ones skipped; a leading `!` marks an exception (whitespace after it is
 /// trimmed too); the pattern is path-cleaned ([`clean_path`]) and one leading `/` is dropped.
 pub fn parse_ignore_file(bytes: &[u8]) -> Vec<String> {
+    parse_ignore_lines(bytes).into_iter().map(|(_, pattern)| pattern).collect()
+}
+
+/// Like [`parse_ignore_file`], with the 1-based line number each pattern came from, so an error
+/// can point at its line.
+///
+/// ```
+/// use mlops::context::dockerignore::parse_ignore_lines;
+///
+/// let lines = parse_ignore_lines(b"# comment\n\n*.log\r\n!keep.log\n");
+/// assert_eq!(lines, [(3, "*.log".to_owned()), (4, "!keep.log".to_owned())]);
+/// ```
+pub fn parse_ignore_lines(bytes: &[u8]) -> Vec<(usize, String)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut patterns = Vec::new();
-    for raw in bytes.split(|&b| b == b'\n') {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.first() == Some(&b'#') {
-            continue;
-        }
-        let line = String::from_utf8_lossy(raw);
-        let mut pattern = line.trim();
-        if pattern.is_empty() {
-            continue;
-        }
-        let exception = pattern.starts_with('!');
-        if exception {
-            pattern = pattern[1..].trim();
-        }
-        let mut cleaned = String::new();
-        if !pattern.is_empty() {
-            cleaned = clean_path(pattern);
-            if cleaned.len() > 1 && cleaned.starts_with('/') {
-                cleaned.remove(0);
-            }
-        }
-        if exception {
-            cleaned.insert(0, '!');
-        }
-        patterns.push(cleaned);
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, raw)| parse_line(raw).map(|pattern| (i + 1, pattern)))
+        .collect()
+}
+
+/// One line of an ignore file: its cleaned pattern, or `None` for a comment or a blank line.
+fn parse_line(raw: &[u8]) -> Option<String> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.first() == Some(&b'#') {
+        return None;
     }
-    patterns
+    let line = String::from_utf8_lossy(raw);
+    let mut pattern = line.trim();
+    if pattern.is_empty() {
+        return None;
+    }
+    let exception = pattern.starts_with('!');
+    if exception {
+        pattern = pattern[1..].trim();
+    }
+    let mut cleaned = String::new();
+    if !pattern.is_empty() {
+        cleaned = clean_path(pattern);
+        if cleaned.len() > 1 && cleaned.starts_with('/') {
+            cleaned.remove(0);
+        }
+    }
+    if exception {
+        cleaned.insert(0, '!');
+    }
+    Some(cleaned)
 }
 
 /// Lexically cleans a slash path like Go's `filepath.Clean` on Unix: repeated slashes collapse,
@@ -93,6 +111,9 @@ pub fn clean_path(path: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid pattern {pattern:?}: {reason}")]
 pub struct PatternError {
+    /// The pattern's position in the list given to [`PatternMatcher::new`], counting from 0
+    /// (blank entries, which are skipped, count too).
+    pub index: usize,
     /// The pattern as it was cleaned (with its `!`, if any).
     pub pattern: String,
     /// What is wrong with it.
@@ -172,13 +193,13 @@ impl PatternMatcher {
         S: AsRef<str>,
     {
         let mut pm = Self::default();
-        for raw in patterns {
+        for (index, raw) in patterns.into_iter().enumerate() {
             let trimmed = raw.as_ref().trim();
             if trimmed.is_empty() {
                 continue;
             }
             let cleaned = clean_path(trimmed);
-            let err = |reason: String| PatternError { pattern: cleaned.clone(), reason };
+            let err = |reason: String| PatternError { index, pattern: cleaned.clone(), reason };
             let (exclusion, text) = match cleaned.strip_prefix('!') {
                 Some("") => return Err(err("an exception needs a pattern after `!`".into())),
                 Some(rest) => (true, rest),

@@ -166,6 +166,14 @@ fn bad_patterns_are_rejected_with_their_text() {
 }
 
 #[test]
+fn bad_pattern_error_gives_its_index_in_the_input() {
+    // Skipped blank entries still count, so the index maps back to the caller's list.
+    let err = PatternMatcher::new(["ok", "", "  ", "a/[b", "[also bad"]).expect_err("bad");
+    assert_eq!((err.index, err.pattern.as_str()), (3, "a/[b"));
+    assert!(err.to_string().starts_with("invalid pattern \"a/[b\": "), "{err}");
+}
+
+#[test]
 fn exclusions_and_pattern_text() {
     let m = pm(&["docs", "  !docs/README.md  ", ""]);
     assert_eq!(m.patterns().len(), 2);
@@ -231,6 +239,21 @@ fn bom_only_at_start_and_crlf() {
     assert!(parse_ignore_file(b"\n\n#x\n   \n").is_empty());
     // A comment only when `#` is the very first byte: leading space makes it a pattern.
     assert_eq!(parse_ignore_file(b" #x"), ["#x"]);
+}
+
+#[test]
+fn ignore_lines_are_numbered_from_one() {
+    let file = b"\xEF\xBB\xBF# comment\r\n\n  *.log  \r\n!  keep.log\n\t\n#x\n/a//b/\nlast";
+    assert_eq!(
+        parse_ignore_lines(file),
+        [(3, "*.log".to_owned()), (4, "!keep.log".to_owned()), (7, "a/b".to_owned()), (8, "last".to_owned())]
+    );
+    assert_eq!(parse_ignore_lines(b"[\n"), [(1, "[".to_owned())]);
+    assert!(parse_ignore_lines(b"").is_empty());
+    // The same patterns as parse_ignore_file, in the same order.
+    let file = b"a\n\n!b\n# c\n d \n";
+    let lines: Vec<String> = parse_ignore_lines(file).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(lines, parse_ignore_file(file));
 }
 
 #[test]

@@ -62,24 +62,14 @@ pub enum ContextError {
         context: PathBuf,
     },
 
-    /// A symlink that would be sent has an absolute target or one that leaves the context.
-    #[error(
-        "symlink {} points outside the build context (target {target:?}); make it a relative link \
-         that stays inside the context, or exclude it in .dockerignore",
-        path.display()
-    )]
-    SymlinkEscapes {
-        /// The symlink.
-        path: PathBuf,
-        /// Its target, as stored in the link.
-        target: String,
-    },
-
-    /// A `.dockerignore` pattern is malformed.
-    #[error("invalid pattern {pattern:?} in {}: {reason}; fix or remove that line", file.display())]
+    /// A `.dockerignore` pattern is malformed. The message starts with `file:line:`, e.g.
+    /// `app/.dockerignore:3: invalid pattern "[": …`.
+    #[error("{}:{line}: invalid pattern {pattern:?}: {reason}; fix or remove that line", file.display())]
     BadIgnorePattern {
-        /// The ignore file the pattern came from.
+        /// The ignore file the pattern came from (under the context path as given).
         file: PathBuf,
+        /// The 1-based line of the pattern in that file.
+        line: usize,
         /// The pattern, after moby's normalisation (trimmed and path-cleaned).
         pattern: String,
         /// What is wrong with it.

@@ -238,3 +238,43 @@ fn racy_files_are_not_cached() {
     hash_context(&ContextSpec::new(dir.path()), Some(&cache)).expect("hash");
     assert!(cache.is_empty(), "files written just now must not be cached");
 }
+
+#[test]
+fn links_anywhere_are_hashed_as_their_link_text() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let pointee = outside.path().join("pointee");
+    fs::write(&pointee, "v1").expect("write");
+    let dir = context();
+    let p = dir.path();
+    fs::create_dir_all(p.join("a/b")).expect("mkdir");
+    symlink(&pointee, p.join("abs")).expect("symlink");
+    symlink("../../..", p.join("a/b/up")).expect("symlink");
+    symlink("nowhere", p.join("dangling")).expect("symlink");
+    let summary = hash_context(&ContextSpec::new(p), None).expect("hash");
+    let target = |path: &str| match &summary.entries.iter().find(|e| e.path == path).expect(path).kind {
+        EntryKind::Symlink { target } => target.clone(),
+        other => panic!("{path} is {other:?}"),
+    };
+    assert_eq!(target("abs"), pointee.to_str().expect("utf-8"));
+    assert_eq!(target("a/b/up"), "../../..");
+    assert_eq!(target("dangling"), "nowhere");
+    let before = summary.content_hash;
+
+    // What a link points at does not count: links are never followed.
+    fs::write(&pointee, "v2, longer").expect("write");
+    fs::remove_file(&pointee).expect("rm");
+    fs::create_dir(&pointee).expect("mkdir");
+    assert_eq!(hash(p), before, "the pointee's content and kind do not count");
+
+    // The link text does.
+    let mut seen = vec![before];
+    for (link, new_target) in
+        [("abs", "/usr/share/zoneinfo/UTC"), ("a/b/up", "../.."), ("dangling", "elsewhere"), ("dangling", "nowhere/")]
+    {
+        fs::remove_file(p.join(link)).expect("rm");
+        symlink(new_target, p.join(link)).expect("symlink");
+        let h = hash(p);
+        assert!(!seen.contains(&h), "{link} -> {new_target} must change the hash");
+        seen.push(h);
+    }
+}

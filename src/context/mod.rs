@@ -1,8 +1,9 @@
 //! The Docker build context: which files Docker would receive, and their content hash.
 //!
 //! * [`dockerignore`] parses `.dockerignore` files and matches paths with moby's semantics.
-//! * [`walk`] lists what Docker (BuildKit) would send: sorted paths, files, symlinks (never
-//!   followed, never pointing outside the context) and empty directories.
+//! * [`walk`] lists what Docker (BuildKit) would send: sorted paths, files, symlinks (sent as
+//!   links and never followed, so they may point anywhere, even outside the context) and empty
+//!   directories. Only the context directory and the Dockerfile must lie inside the context.
 //! * [`hash`] turns that list, the Dockerfile and the build settings into one stable hash.
 //! * [`cache`] keeps content hashes keyed by stat data, so an unchanged context re-hashes at
 //!   `lstat` speed.
@@ -30,7 +31,7 @@ pub mod hash;
 pub mod walk;
 
 pub use cache::{default_cache_dir, StatCache};
-pub use dockerignore::{parse_ignore_file, PatternError, PatternMatcher};
+pub use dockerignore::{parse_ignore_file, parse_ignore_lines, PatternError, PatternMatcher};
 pub use error::ContextError;
 pub use hash::{hash_context, ContextSpec, ContextSummary, Entry, EntryKind, FORMAT_VERSION};
 pub use walk::{walk_context, ContextWalk, FileStat, WalkEntry, WalkKind};

@@ -10,8 +10,12 @@
 //!   the text of a `!` pattern starts with its path ([`PatternMatcher::must_descend_excluded_dir`]).
 //!   A directory that is entered is sent itself, so it appears as an empty directory when nothing
 //!   below it is included. `tests/context_docker.rs` checks all of this against a real build.
-//! * Symlinks are never followed. A directory is reported as [`WalkKind::EmptyDir`] only when it is
-//!   included and nothing below it is.
+//! * Symlinks are sent as links and never followed, wherever they point: an absolute target, a
+//!   dangling one or one that leaves the context is fine, as it is for Docker, and the hash covers
+//!   the link text. Only the context directory and the Dockerfile must lie inside the context
+//!   (checked in [`super::hash`]).
+//! * A directory is reported as [`WalkKind::EmptyDir`] only when it is included and nothing below
+//!   it is.
 
 use std::ffi::OsString;
 use std::fs::{self, DirEntry, Metadata};
@@ -20,7 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::dockerignore::{clean_path, parse_ignore_file, MatchInfo, PatternMatcher};
+use super::dockerignore::{parse_ignore_lines, MatchInfo, PatternMatcher};
 use super::ContextError;
 
 /// The stat fields of a regular file that the hash cache keys on.
@@ -139,10 +143,15 @@ fn load_matcher(context: &Path, dockerfile: &str) -> Result<(Option<PatternMatch
     let Some((name, bytes)) = read_ignore_file(context, dockerfile)? else {
         return Ok((None, None));
     };
-    let matcher = PatternMatcher::new(parse_ignore_file(&bytes)).map_err(|e| ContextError::BadIgnorePattern {
-        file: context.join(&name),
-        pattern: e.pattern,
-        reason: e.reason,
+    let lines = parse_ignore_lines(&bytes);
+    let matcher = PatternMatcher::new(lines.iter().map(|(_, pattern)| pattern)).map_err(|e| {
+        ContextError::BadIgnorePattern {
+            file: context.join(&name),
+            // `index` counts the patterns given, so it always names one of `lines`.
+            line: lines.get(e.index).map_or(0, |&(line, _)| line),
+            pattern: e.pattern,
+            reason: e.reason,
+        }
     })?;
     Ok((Some(matcher), Some(name)))
 }
@@ -219,7 +228,7 @@ impl Walker<'_> {
                 continue;
             }
             let kind = if file_type.is_symlink() {
-                symlink(&abs, &dir.rel)?
+                symlink(&abs)?
             } else if file_type.is_file() {
                 match stat {
                     Some(Ok(md)) => WalkKind::File(FileStat::from_metadata(&md)),
@@ -252,18 +261,14 @@ fn read_sorted(dir: &Path) -> io::Result<Vec<(OsString, DirEntry)>> {
     Ok(children)
 }
 
-/// Reads a symlink and checks that it stays inside the context. `dir_rel` is the link's directory.
-fn symlink(abs: &Path, dir_rel: &str) -> Result<WalkKind, ContextError> {
+/// Reads a symlink's target text. Like Docker, any target is fine (absolute, dangling, or
+/// leaving the context): the link is sent and hashed as a link and never followed.
+fn symlink(abs: &Path) -> Result<WalkKind, ContextError> {
     let target = fs::read_link(abs).map_err(|e| ContextError::io(abs, e))?;
-    let Some(target) = target.to_str() else {
-        return Err(ContextError::NonUtf8Path { path: abs.to_path_buf() });
-    };
-    let joined = if dir_rel.is_empty() { target.to_owned() } else { format!("{dir_rel}/{target}") };
-    let resolved = clean_path(&joined);
-    if target.starts_with('/') || resolved == ".." || resolved.starts_with("../") {
-        return Err(ContextError::SymlinkEscapes { path: abs.to_path_buf(), target: target.to_owned() });
+    match target.into_os_string().into_string() {
+        Ok(target) => Ok(WalkKind::Symlink { target }),
+        Err(_) => Err(ContextError::NonUtf8Path { path: abs.to_path_buf() }),
     }
-    Ok(WalkKind::Symlink { target: target.to_owned() })
 }
 
 #[cfg(test)]

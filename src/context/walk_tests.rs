@@ -137,23 +137,48 @@ fn dockerfile_specific_ignore_file_wins() {
 }
 
 #[test]
-fn escaping_symlinks_are_errors() {
-    for target in ["/etc/passwd", "..", "../x", "sub/../../x"] {
-        let dir = tree(&["Dockerfile", &format!("l -> {target}")]);
-        match walk_context(dir.path(), "Dockerfile") {
-            Err(ContextError::SymlinkEscapes { path, target: t }) => {
-                assert_eq!(path, dir.path().join("l"));
-                assert_eq!(t, target);
-            }
-            other => panic!("{target}: {other:?}"),
+fn symlinks_are_listed_as_their_link_text_wherever_they_point() {
+    // Docker sends every link as a link and never follows it: absolute, dangling and escaping
+    // targets are all fine, from the root or from a subdirectory.
+    let targets = ["/etc/passwd", "/usr/share/zoneinfo/UTC", "..", "../..", "../../..", "../x", "nowhere"];
+    let items: Vec<String> = targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, target)| [format!("l{i} -> {target}"), format!("sub/deep/l{i} -> {target}")])
+        .chain(["Dockerfile".to_owned()])
+        .collect();
+    let dir = tree(&items.iter().map(String::as_str).collect::<Vec<_>>());
+    let walk = walk_context(dir.path(), "Dockerfile").expect("walk");
+    for (i, target) in targets.iter().enumerate() {
+        for path in [format!("l{i}"), format!("sub/deep/l{i}")] {
+            let entry = walk.entries.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("{path} listed"));
+            assert_eq!(entry.kind, WalkKind::Symlink { target: (*target).to_owned() }, "{path}");
         }
     }
-    // Inside the context is fine, even climbing from a subdirectory, and even dangling.
-    let dir = tree(&["Dockerfile", "a/b/l -> ../../Dockerfile", "a/up -> ..", "dangling -> nowhere"]);
-    assert_eq!(listing(dir.path(), "Dockerfile"), ["Dockerfile", "a/b/l", "a/up", "dangling"]);
-    // An escaping link that is excluded is never sent, so it is no error.
-    let dir = tree(&[".dockerignore", "Dockerfile", "venv/bin/python -> /usr/bin/python3"]);
-    fs::write(dir.path().join(".dockerignore"), "venv\n").expect("write");
+    assert_eq!(walk.entries.len(), 2 * targets.len() + 1);
+}
+
+#[test]
+fn symlink_targets_are_kept_verbatim_and_links_are_never_followed() {
+    // The text is not cleaned, and a link to a directory is one entry, not the directory's files.
+    let dir = tree(&["Dockerfile", "d/f", "odd -> ./d//f/", "dirlink -> d", "self -> self"]);
+    let walk = walk_context(dir.path(), "Dockerfile").expect("walk");
+    let kind = |name: &str| walk.entries.iter().find(|e| e.path == name).map(|e| e.kind.clone());
+    assert_eq!(kind("odd"), Some(WalkKind::Symlink { target: "./d//f/".into() }));
+    assert_eq!(kind("dirlink"), Some(WalkKind::Symlink { target: "d".into() }));
+    assert_eq!(kind("self"), Some(WalkKind::Symlink { target: "self".into() }), "a loop is just a link");
+    assert_eq!(listing(dir.path(), "Dockerfile"), ["Dockerfile", "d/f", "dirlink", "odd", "self"]);
+}
+
+#[test]
+fn non_utf8_symlink_targets_are_errors_only_when_sent() {
+    let dir = tree(&["Dockerfile"]);
+    mklink(OsStr::from_bytes(b"bad\xFFtarget"), dir.path().join("l")).expect("symlink");
+    match walk_context(dir.path(), "Dockerfile") {
+        Err(ContextError::NonUtf8Path { path }) => assert_eq!(path, dir.path().join("l")),
+        other => panic!("{other:?}"),
+    }
+    fs::write(dir.path().join(".dockerignore"), "l\n").expect("write");
     assert_eq!(listing(dir.path(), "Dockerfile"), [".dockerignore", "Dockerfile"]);
 }
 
@@ -170,16 +195,50 @@ fn special_files_are_errors_when_sent() {
 }
 
 #[test]
-fn bad_pattern_names_file_and_pattern() {
+fn bad_pattern_names_file_line_and_pattern() {
     let dir = tree(&[".dockerignore", "Dockerfile"]);
-    fs::write(dir.path().join(".dockerignore"), "ok\n[unclosed\n").expect("write");
-    match walk_context(dir.path(), "Dockerfile") {
-        Err(ContextError::BadIgnorePattern { file, pattern, .. }) => {
-            assert_eq!(file, dir.path().join(".dockerignore"));
+    // Line 4: comments, blank lines and CRLF endings count as lines; a BOM does not.
+    fs::write(dir.path().join(".dockerignore"), "\u{FEFF}# comment\r\nok\r\n\r\n  [unclosed  \nlater\n")
+        .expect("write");
+    let err = walk_context(dir.path(), "Dockerfile").expect_err("bad pattern");
+    match &err {
+        ContextError::BadIgnorePattern { file, line, pattern, .. } => {
+            assert_eq!(file, &dir.path().join(".dockerignore"));
+            assert_eq!(*line, 4);
             assert_eq!(pattern, "[unclosed");
         }
         other => panic!("{other:?}"),
     }
+    let prefix = format!("{}:4: invalid pattern \"[unclosed\": ", dir.path().join(".dockerignore").display());
+    assert!(err.to_string().starts_with(&prefix), "{err}");
+    assert_eq!(err.attribute(), "context");
+}
+
+#[test]
+fn bad_pattern_in_the_dockerfile_specific_ignore_file_names_that_file() {
+    let dir = tree(&["Dockerfile", "sub/app.Dockerfile"]);
+    fs::write(dir.path().join("sub/app.Dockerfile.dockerignore"), "a\nb\n!\n").expect("write");
+    match walk_context(dir.path(), "sub/app.Dockerfile") {
+        Err(ContextError::BadIgnorePattern { file, line, pattern, .. }) => {
+            assert_eq!(file, dir.path().join("sub/app.Dockerfile.dockerignore"));
+            assert_eq!((line, pattern.as_str()), (3, "!"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_pattern_message_starts_with_file_and_line() {
+    let err = ContextError::BadIgnorePattern {
+        file: PathBuf::from("app/.dockerignore"),
+        line: 3,
+        pattern: "[".into(),
+        reason: "malformed character class".into(),
+    };
+    assert_eq!(
+        err.to_string(),
+        "app/.dockerignore:3: invalid pattern \"[\": malformed character class; fix or remove that line"
+    );
 }
 
 #[test]
