@@ -174,6 +174,9 @@ fn changed(path: &str) -> TarError {
 }
 
 /// A header with the fixed owner and time.
+/// Bytes of a link target that fit the tar header; longer targets go in a PAX `linkpath` record.
+const LINK_FIELD: usize = 100;
+
 fn header(kind: EntryType, mode: u32, size: u64) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(kind);
@@ -208,8 +211,14 @@ impl<W: Write> TarWriter<'_, W> {
             EntryKind::File { size, executable, sha256 } => self.file(path, *size, *executable, sha256),
             EntryKind::Symlink { target } => {
                 self.parents(path)?;
+                // Docker keeps link text byte for byte; tar's append_link would tidy it
+                // (`./a//b` → `./a/b`), and the image would differ from what was hashed.
+                if target.len() > LINK_FIELD {
+                    self.builder.append_pax_extensions([("linkpath", target.as_bytes())]).map_err(TarError::Write)?;
+                }
                 let mut h = header(EntryType::Symlink, 0o777, 0);
-                self.builder.append_link(&mut h, path, target).map_err(TarError::Write)
+                h.set_link_name_literal(&target.as_bytes()[..target.len().min(LINK_FIELD)]).map_err(TarError::Write)?;
+                self.builder.append_data(&mut h, path, io::empty()).map_err(TarError::Write)
             }
             EntryKind::EmptyDir => self.dir(path),
         }
@@ -459,6 +468,38 @@ mod tests {
         ];
         assert_eq!(list(&bytes), expected);
         assert_eq!(write_tar(Vec::new(), &source).expect("tar again"), bytes, "same context, same bytes");
+    }
+
+    #[test]
+    fn link_text_is_kept_byte_for_byte_and_long_targets_use_pax() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        write(d, "Dockerfile", "FROM scratch\n");
+        let long = format!("../{}/x", "deep/".repeat(30));
+        for (name, target) in
+            [("unclean", "./data//x.txt"), ("dot", "a/./b/"), ("abs", "/etc/passwd"), ("long", long.as_str())]
+        {
+            symlink(target, d.join(name)).expect("symlink");
+        }
+        let summary = hash_context(&ContextSpec::new(d), None).expect("hash");
+        let source = TarSource { context: d.to_path_buf(), dockerfile: String::new(), entries: summary.entries };
+        let bytes = write_tar(Vec::new(), &source).expect("tar");
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut links = Vec::new();
+        for entry in archive.entries().expect("entries") {
+            let entry = entry.expect("entry");
+            if let Some(target) = entry.link_name_bytes() {
+                let path = entry.path().expect("path").to_string_lossy().into_owned();
+                links.push((path, String::from_utf8_lossy(&target).into_owned()));
+            }
+        }
+        links.sort();
+        let expected: Vec<(String, String)> =
+            [("abs", "/etc/passwd"), ("dot", "a/./b/"), ("long", long.as_str()), ("unclean", "./data//x.txt")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+        assert_eq!(links, expected);
     }
 
     #[test]
