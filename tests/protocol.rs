@@ -16,13 +16,20 @@ use mlops::tfplug::resource::{
 use mlops::tfplug::schema::{Attribute, Block, Nesting, Schema};
 use mlops::tfplug::server::provider_service;
 use mlops::tfplug::value::{decode_msgpack, encode_msgpack, Refinements, Type, Value};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint, Server};
 
 /// A small provider exercising the protocol layer alone.
-struct TestProvider;
+#[derive(Default)]
+struct TestProvider {
+    /// Notified once a `slow` widget's apply is running and about to wait for cancellation.
+    slow_apply_started: Arc<Notify>,
+}
 
-struct Widget;
+struct Widget {
+    slow_apply_started: Arc<Notify>,
+}
 
 fn widget_schema() -> Schema {
     Schema::new(
@@ -64,6 +71,9 @@ impl Resource<()> for Widget {
     async fn apply(&self, ctx: Ctx<()>, req: ApplyRequest) -> ApplyResponse {
         let name = req.planned_state.get_attr("name").and_then(Value::as_str).unwrap_or_default().to_string();
         if name == "slow" {
+            // Signal the test only now: the apply is in flight. `notify_one` keeps a permit if the
+            // test is not waiting yet, and `cancelled()` resolves even if StopProvider came first.
+            self.slow_apply_started.notify_one();
             tokio::select! {
                 _ = ctx.cancel.cancelled() => {
                     return ApplyResponse::partial(Value::Null, Diagnostic::error("Cancelled", "StopProvider").into())
@@ -99,7 +109,7 @@ impl Provider for TestProvider {
         Schema::new(0, Block::new("test").attribute(Attribute::new("region", Type::String).optional()))
     }
     fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
-        vec![Arc::new(Widget)]
+        vec![Arc::new(Widget { slow_apply_started: self.slow_apply_started.clone() })]
     }
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
         Vec::new()
@@ -150,7 +160,7 @@ fn obj(fields: &[(&str, Value)]) -> Value {
 }
 
 async fn configure(c: &mut ProviderClient<Channel>) {
-    let ty = TestProvider.schema().value_type();
+    let ty = TestProvider::default().schema().value_type();
     let config = Value::Object([("region".to_string(), Value::unknown())].into_iter().collect());
     let r = c
         .configure_provider(pb::configure_provider::Request {
@@ -166,7 +176,7 @@ async fn configure(c: &mut ProviderClient<Channel>) {
 
 #[tokio::test]
 async fn schema_advertises_capabilities_and_nested_attributes() {
-    let mut c = connect(TestProvider).await;
+    let mut c = connect(TestProvider::default()).await;
     let r = c.get_provider_schema(pb::get_provider_schema::Request {}).await.expect("schema").into_inner();
     let caps = r.server_capabilities.expect("capabilities");
     assert!(caps.plan_destroy && caps.get_provider_schema_optional);
@@ -183,7 +193,7 @@ async fn schema_advertises_capabilities_and_nested_attributes() {
 
 #[tokio::test]
 async fn plan_keeps_refined_unknowns_and_marks_computed_unknown() {
-    let mut c = connect(TestProvider).await;
+    let mut c = connect(TestProvider::default()).await;
     configure(&mut c).await;
     let ty = widget_schema().value_type();
     let refined = Value::Unknown(Refinements::not_null().with_string_prefix("model-"));
@@ -226,7 +236,7 @@ async fn plain_unknown_wire_form_is_accepted() {
 
 #[tokio::test]
 async fn upgrades_state_from_an_older_schema_version() {
-    let mut c = connect(TestProvider).await;
+    let mut c = connect(TestProvider::default()).await;
     let old = br#"{"label":"resnet","size":3,"id":"w-resnet","ports":null,"removed_attr":true}"#;
     let r = c
         .upgrade_resource_state(pb::upgrade_resource_state::Request {
@@ -265,8 +275,15 @@ async fn upgrades_state_from_an_older_schema_version() {
 
 #[tokio::test]
 async fn newer_rpcs_answer_unimplemented() {
-    let mut grpc = tonic::client::Grpc::new(connect_channel(TestProvider).await);
-    for method in ["GetMetadata", "GetFunctions", "CallFunction", "MoveResourceState", "OpenEphemeralResource"] {
+    let mut grpc = tonic::client::Grpc::new(connect_channel(TestProvider::default()).await);
+    for method in [
+        "GetMetadata",
+        "GetFunctions",
+        "CallFunction",
+        "MoveResourceState",
+        "OpenEphemeralResource",
+        "GetResourceIdentitySchemas",
+    ] {
         grpc.ready().await.expect("ready");
         let path = format!("/tfplugin6.Provider/{method}").parse().expect("path");
         let codec = tonic_prost::ProstCodec::<pb::stop_provider::Request, pb::stop_provider::Response>::default();
@@ -277,7 +294,7 @@ async fn newer_rpcs_answer_unimplemented() {
 
 #[tokio::test]
 async fn a_panic_becomes_a_diagnostic_and_the_plugin_lives_on() {
-    let mut c = connect(TestProvider).await;
+    let mut c = connect(TestProvider::default()).await;
     configure(&mut c).await;
     let ty = widget_schema().value_type();
     let plan = |name: &str| pb::plan_resource_change::Request {
@@ -297,7 +314,9 @@ async fn a_panic_becomes_a_diagnostic_and_the_plugin_lives_on() {
 
 #[tokio::test]
 async fn stop_provider_cancels_in_flight_work() {
-    let mut c = connect(TestProvider).await;
+    let provider = TestProvider::default();
+    let apply_started = provider.slow_apply_started.clone();
+    let mut c = connect(provider).await;
     configure(&mut c).await;
     let ty = widget_schema().value_type();
     let planned = obj(&[("name", Value::String("slow".into())), ("id", Value::unknown())]);
@@ -314,7 +333,9 @@ async fn stop_provider_cancels_in_flight_work() {
             })
             .await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the apply is really running in the provider (bounded, so a broken signal fails
+    // the test instead of hanging it), then stop.
+    tokio::time::timeout(Duration::from_secs(10), apply_started.notified()).await.expect("the slow apply must start");
     c.stop_provider(pb::stop_provider::Request {}).await.expect("stop");
     let r =
         tokio::time::timeout(Duration::from_secs(2), apply).await.expect("apply must end within 2 s of StopProvider");
@@ -324,7 +345,7 @@ async fn stop_provider_cancels_in_flight_work() {
 
 #[tokio::test]
 async fn unknown_type_names_get_a_diagnostic() {
-    let mut c = connect(TestProvider).await;
+    let mut c = connect(TestProvider::default()).await;
     let r = c
         .validate_resource_config(pb::validate_resource_config::Request {
             type_name: "test_nope".into(),
