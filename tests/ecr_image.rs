@@ -73,6 +73,25 @@ fn manifest(registry: &str, repo: &str, reference: &str) -> (u16, String, String
     (status, header("Docker-Content-Digest"), header("Content-Type"))
 }
 
+/// A list attribute of a resource in state (`terraform show -json`).
+fn state_list(w: &Workdir, address: &str, attr: &str) -> Vec<String> {
+    let show: serde_json::Value = serde_json::from_str(&w.tf_ok(&["show", "-json"]).stdout).expect("show json");
+    let resources = show["values"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+    let r = resources.iter().find(|r| r["address"] == address).unwrap_or_else(|| panic!("{address} not in state"));
+    r["values"][attr]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// A string attribute of a resource in state.
+fn state_str(w: &Workdir, address: &str, attr: &str) -> String {
+    let show: serde_json::Value = serde_json::from_str(&w.tf_ok(&["show", "-json"]).stdout).expect("show json");
+    let resources = show["values"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+    let r = resources.iter().find(|r| r["address"] == address).unwrap_or_else(|| panic!("{address} not in state"));
+    r["values"][attr].as_str().unwrap_or_default().to_string()
+}
+
 fn delete_manifest(registry: &str, repo: &str, digest: &str) {
     let o = Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE"])
@@ -121,23 +140,25 @@ fn lifecycle_rebuilds_exactly_when_the_context_changes() {
     let plan = w.tf(&["plan", "-detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     assert!(plan.stdout.contains("~model.bin"), "the plan must name the changed file:\n{}", plan.stdout);
-    // New content updates in place: the new image is pushed before the old one is deleted.
+    // New content updates in place: the new image is pushed, the superseded one is kept.
     assert!(plan.stdout.contains("updated in-place"), "{}", plan.stdout);
     w.tf_ok(&["apply", "-auto-approve"]);
     let digest2 = out(&w, "digest");
     assert_ne!(digest2, digest, "new content, new digest");
     assert_eq!(manifest(&env.registry, &repo, &out(&w, "tag")).1, digest2);
-    assert_eq!(manifest(&env.registry, &repo, &digest).0, 404, "the replaced image is deleted");
+    assert_eq!(manifest(&env.registry, &repo, &digest).0, 200, "the superseded image survives the apply");
+    assert_eq!(state_list(&w, "mlops_ecr_image.model", "previous_image_digests"), vec![digest.clone()]);
 
     // An ignored file changes nothing.
     w.write("app/debug.log", "more noise");
     assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0);
 
-    // Deleted behind Terraform's back: the plan recreates it.
+    // Deleted behind Terraform's back: the plan rebuilds it in place (same owner, same history).
     delete_manifest(&env.registry, &repo, &digest2);
     let plan = w.tf(&["plan", "-detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
-    assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("updated in-place"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("no longer in the registry"), "{}", plan.stdout);
     w.tf_ok(&["apply", "-auto-approve"]);
     let digest3 = out(&w, "digest");
     assert_eq!(manifest(&env.registry, &repo, &digest3).0, 200);
@@ -147,24 +168,41 @@ fn lifecycle_rebuilds_exactly_when_the_context_changes() {
     w.tf_ok(&["import", "mlops_ecr_image.model", &format!("{repo}@{digest3}")]);
     let show = w.tf_ok(&["state", "show", "mlops_ecr_image.model"]);
     assert!(show.stdout.contains(&digest3), "{}", show.stdout);
-    // The imported image carries its content tag: no rebuild, image_uri stays known.
-    let plan = w.tf_ok(&["plan"]);
-    assert!(!plan.stdout.contains("known after apply"), "import must not plan a rebuild:\n{}", plan.stdout);
+    // The imported image carries its content tag: no rebuild, image_uri stays known. Only the
+    // owner ID is new (it is decided at apply, which adds the ownership tag).
+    let plan = w.tf_ok(&["plan", "-no-color"]);
+    let unknowns: Vec<&str> = plan.stdout.lines().filter(|l| l.contains("known after apply")).collect();
+    assert!(
+        unknowns.len() == 1 && unknowns[0].contains("owner_id"),
+        "import must not plan a rebuild:\n{}",
+        plan.stdout
+    );
     w.tf_ok(&["apply", "-auto-approve"]);
     assert_eq!(out(&w, "digest"), digest3, "the imported image is kept");
     assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "converged after import");
     let digest4 = out(&w, "digest");
 
-    // Import by tag works too.
+    // Import by tag works too. The instance forgotten by `state rm` may live on elsewhere (another
+    // state): its ownership tag stays and keeps the image alive, and the import never adopts it.
+    let forgotten = state_str(&w, "mlops_ecr_image.model", "owner_id");
     w.tf_ok(&["state", "rm", "mlops_ecr_image.model"]);
     w.tf_ok(&["import", "mlops_ecr_image.model", &format!("{}/{repo}:stg", env.registry)]);
-    // Until an apply records `tags = ["stg"]` as ours, "stg" counts as someone else's tag and
-    // destroy would keep the image; after it, destroy deletes it.
     w.tf_ok(&["apply", "-auto-approve"]);
     assert_eq!(out(&w, "digest"), digest4);
+    let last = state_str(&w, "mlops_ecr_image.model", "owner_id");
+    assert_ne!(last, forgotten);
 
-    w.tf_ok(&["destroy", "-auto-approve"]);
-    assert_eq!(manifest(&env.registry, &repo, &digest4).0, 404, "destroy removes the image from the registry");
+    let destroy = w.tf_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(manifest(&env.registry, &repo, &digest4).0, 200, "a forgotten instance's image must stay");
+    assert!(
+        destroy.all().contains(&format!("mlops-own-{forgotten}-")),
+        "the warning names who keeps it:\n{}",
+        destroy.all()
+    );
+    let tags = registry_tags(&env.registry, &repo);
+    assert!(!tags.iter().any(|t| t.contains(&last)), "the destroyed instance's tags must go: {tags:?}");
+    assert!(tags.iter().any(|t| t.contains(&forgotten)), "{tags:?}");
+    assert!(!tags.contains(&"stg".to_string()), "our extra tag goes with us: {tags:?}");
 }
 
 #[test]
@@ -448,17 +486,7 @@ fn bad_inputs_get_diagnostics_at_the_attribute() {
         "dockerfile =",
         "Missing.Dockerfile",
     );
-    let unknown = format!(
-        "{p}resource \"mlops_ecr_image\" \"base\" {{\n  repository_name = \"{}\"\n  context = \"${{path.module}}/app\"\n}}\n\
-         resource \"mlops_ecr_image\" \"model\" {{\n  repository_name = \"bad-inputs\"\n  context = \"${{path.module}}/app${{substr(mlops_ecr_image.base.image_digest, 0, 0)}}\"\n}}\n",
-        unique("base")
-    );
-    check(unknown.clone(), &|_| {}, "plan", "app${substr", "not known yet");
-    let unknown_labels = unknown.replace(
-        "/app${substr(mlops_ecr_image.base.image_digest, 0, 0)}\"",
-        "/app\"\n  labels = { src = mlops_ecr_image.base.image_digest }",
-    );
-    check(unknown_labels, &|_| {}, "plan", "labels =", "labels is not known yet");
+    // Inputs unknown at plan are not an error: see inputs_unknown_at_plan_plan_an_unknown_image.
     check(
         p.clone() + &image("bad-inputs", "  platform = \"linux/arm64\""),
         &|_| {},
@@ -585,4 +613,207 @@ fn editing_the_context_between_plan_and_apply_pushes_nothing() {
     w.tf_ok(&["apply", "-auto-approve"]);
     assert_ne!(out(&w, "digest"), digest);
     w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+/// Two resources, one repository, the same content and no extra tags: one image shared by stg
+/// and prod. The content tag is shared, so only the ownership tags say who uses it.
+#[test]
+fn a_shared_digest_without_extra_tags_survives_destroy_target() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("sharednotags");
+    let two = format!(
+        "{}resource \"mlops_ecr_image\" \"stg\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app\"\n}}\n\
+         resource \"mlops_ecr_image\" \"prod\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app\"\n}}\n",
+        provider(&env, &env.registry, None)
+    );
+    let w = Workdir::new(&env, &two);
+    app(&w);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest = state_str(&w, "mlops_ecr_image.prod", "image_digest");
+    assert_eq!(state_str(&w, "mlops_ecr_image.stg", "image_digest"), digest, "one image for both");
+    let (stg_owner, prod_owner) =
+        (state_str(&w, "mlops_ecr_image.stg", "owner_id"), state_str(&w, "mlops_ecr_image.prod", "owner_id"));
+    assert_ne!(stg_owner, prod_owner, "each instance has its own owner ID");
+    let tags = registry_tags(&env.registry, &repo);
+    for owner in [&stg_owner, &prod_owner] {
+        assert!(tags.iter().any(|t| t.starts_with(&format!("mlops-own-{owner}-"))), "{tags:?}");
+    }
+
+    w.tf_ok(&["destroy", "-auto-approve", "-target", "mlops_ecr_image.stg"]);
+    assert_eq!(manifest(&env.registry, &repo, &digest).0, 200, "destroying stg deleted prod's image");
+    let tags = registry_tags(&env.registry, &repo);
+    assert!(!tags.iter().any(|t| t.contains(&stg_owner)), "stg's ownership tag must go: {tags:?}");
+    let plan = w.tf(&["plan", "-detailed-exitcode"]);
+    assert!(plan.stdout.contains("1 to add, 0 to change, 0 to destroy"), "only stg is re-created:\n{}", plan.all());
+
+    w.tf_ok(&["destroy", "-auto-approve"]);
+    assert_eq!(manifest(&env.registry, &repo, &digest).0, 404, "the last user's destroy deletes the image");
+}
+
+/// `triggers` force a new image even with unchanged content, and with create_before_destroy the
+/// old instance's destroy never touches the new instance's image.
+#[test]
+fn triggers_make_a_new_image_that_the_old_instance_never_deletes() {
+    let Some(env) = env(NEEDS) else { return };
+    for keep_remotely in [false, true] {
+        let repo = unique(if keep_remotely { "triggerskeep" } else { "triggers" });
+        let config = |run: &str| {
+            provider(&env, &env.registry, None)
+                + &image(
+                    &repo,
+                    &format!(
+                        "  triggers = {{ run = \"{run}\" }}\n  keep_remotely = {keep_remotely}\n  lifecycle {{\n    create_before_destroy = true\n  }}"
+                    ),
+                )
+        };
+        let w = Workdir::new(&env, &config("1"));
+        app(&w);
+        w.tf_ok(&["apply", "-auto-approve"]);
+        let (digest1, tag1) = (out(&w, "digest"), out(&w, "tag"));
+
+        w.write("main.tf", &config("2"));
+        let plan = w.tf(&["plan", "-detailed-exitcode"]);
+        assert_eq!(plan.code, 2, "{}", plan.all());
+        assert!(plan.stdout.contains("create replacement and then destroy"), "{}", plan.stdout);
+        w.tf_ok(&["apply", "-auto-approve"]);
+        let (digest2, tag2) = (out(&w, "digest"), out(&w, "tag"));
+        assert_ne!(tag2, tag1, "triggers are part of the tag (keep_remotely = {keep_remotely})");
+        assert_ne!(digest2, digest1, "triggers build a new image (keep_remotely = {keep_remotely})");
+        assert_eq!(manifest(&env.registry, &repo, &digest2).0, 200, "the new instance's image must survive");
+        let old = manifest(&env.registry, &repo, &digest1).0;
+        assert_eq!(
+            old,
+            if keep_remotely { 200 } else { 404 },
+            "the old instance's image (keep_remotely = {keep_remotely})"
+        );
+        assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "converged");
+        w.write("main.tf", &config("2").replace("keep_remotely = true", "keep_remotely = false"));
+        w.tf_ok(&["apply", "-auto-approve"]);
+        w.tf_ok(&["destroy", "-auto-approve"]);
+        assert_eq!(manifest(&env.registry, &repo, &digest2).0, 404);
+    }
+}
+
+/// Superseded images stay for rollback, newest first, up to keep_previous; destroy releases all.
+#[test]
+fn superseded_images_are_kept_up_to_keep_previous() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("retention");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "  keep_previous = 1")));
+    app(&w);
+    let mut digests = Vec::new();
+    for v in ["v1", "v2", "v3"] {
+        w.write("app/model.bin", &format!("weights {v}"));
+        w.tf_ok(&["apply", "-auto-approve"]);
+        digests.push(out(&w, "digest"));
+    }
+    assert_eq!(manifest(&env.registry, &repo, &digests[2]).0, 200);
+    assert_eq!(manifest(&env.registry, &repo, &digests[1]).0, 200, "the previous image is kept");
+    assert_eq!(manifest(&env.registry, &repo, &digests[0]).0, 404, "past keep_previous, released");
+    assert_eq!(state_list(&w, "mlops_ecr_image.model", "previous_image_digests"), vec![digests[1].clone()]);
+
+    // Rolling back to v2 reuses its image and takes it out of the history.
+    w.write("app/model.bin", "weights v2");
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_eq!(out(&w, "digest"), digests[1], "rollback reuses the kept image, no build");
+    assert_eq!(state_list(&w, "mlops_ecr_image.model", "previous_image_digests"), vec![digests[2].clone()]);
+
+    // keep_previous = 0 lets go of the history in place, without a rebuild.
+    w.write("main.tf", &(provider(&env, &env.registry, None) + &image(&repo, "  keep_previous = 0")));
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_eq!(out(&w, "digest"), digests[1]);
+    assert_eq!(manifest(&env.registry, &repo, &digests[2]).0, 404);
+    assert!(state_list(&w, "mlops_ecr_image.model", "previous_image_digests").is_empty());
+
+    w.write("main.tf", &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    w.write("app/model.bin", "weights v4");
+    w.tf_ok(&["apply", "-auto-approve"]);
+    w.tf_ok(&["destroy", "-auto-approve"]);
+    for d in &digests {
+        assert_eq!(manifest(&env.registry, &repo, d).0, 404, "destroy releases current and kept images");
+    }
+    assert!(registry_tags(&env.registry, &repo).is_empty(), "no tag left behind");
+}
+
+/// An extra tag another resource moved to its own image is not this resource's to remove.
+#[test]
+fn an_extra_tag_moved_by_another_resource_is_not_untagged() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("movedtag");
+    let two = |a_tags: &str, b_tags: &str| {
+        format!(
+            "{}resource \"mlops_ecr_image\" \"a\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app\"\n  tags = {a_tags}\n}}\n\
+             resource \"mlops_ecr_image\" \"b\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app_b\"\n  tags = {b_tags}\n}}\n",
+            provider(&env, &env.registry, None)
+        )
+    };
+    let w = Workdir::new(&env, &two("[\"release\"]", "[]"));
+    app(&w);
+    w.write("app_b/Dockerfile", "FROM scratch\nCOPY . /b/\n");
+    w.write("app_b/model.bin", "model b");
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest_a = state_str(&w, "mlops_ecr_image.a", "image_digest");
+    assert_eq!(manifest(&env.registry, &repo, "release").1, digest_a);
+
+    // b takes the release tag (applied alone, as a promotion job would).
+    w.write("main.tf", &two("[\"release\"]", "[\"release\"]"));
+    w.tf_ok(&["apply", "-auto-approve", "-target", "mlops_ecr_image.b"]);
+    let digest_b = state_str(&w, "mlops_ecr_image.b", "image_digest");
+    assert_eq!(manifest(&env.registry, &repo, "release").1, digest_b);
+
+    // a drops the tag from its configuration: it points at b's image now, so it stays.
+    w.write("main.tf", &two("[]", "[\"release\"]"));
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_eq!(manifest(&env.registry, &repo, "release").1, digest_b, "a removed b's tag");
+    w.tf_ok(&["destroy", "-auto-approve", "-target", "mlops_ecr_image.a"]);
+    assert_eq!(manifest(&env.registry, &repo, "release").1, digest_b);
+    assert_eq!(manifest(&env.registry, &repo, &digest_a).0, 404, "a's own image goes with it");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+/// A build argument computed by another resource in the same apply (an image built on an image):
+/// the plan leaves the image unknown instead of failing, and the second plan converges.
+#[test]
+fn inputs_unknown_at_plan_plan_an_unknown_image() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("unknowninputs");
+    let config = format!(
+        "{}resource \"mlops_ecr_image\" \"app\" {{\n  repository_name = \"{repo}\"\n  context = \"${{path.module}}/app2\"\n\
+         build_args = {{ BASE = mlops_ecr_image.model.image_uri }}\n  labels = {{ base = mlops_ecr_image.model.image_digest }}\n}}\n",
+        provider(&env, &env.registry, None) + &image(&format!("{repo}-base"), "")
+    );
+    let w = Workdir::new(&env, &config);
+    app(&w);
+    w.write("app2/Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY extra.txt /extra.txt\n");
+    w.write("app2/extra.txt", "on top of the base");
+    let plan = w.tf(&["plan", "-no-color"]);
+    assert!(plan.ok(), "{}", plan.all());
+    let app_plan = &plan.stdout[plan.stdout.find("mlops_ecr_image.app will be created").expect("app planned")..];
+    assert!(app_plan.contains("content_hash") && app_plan.contains("(known after apply)"), "{}", plan.stdout);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let hash = state_str(&w, "mlops_ecr_image.app", "content_hash");
+    assert!(hash.starts_with("sha256:"), "content_hash is set at apply: {hash:?}");
+    let app_digest = state_str(&w, "mlops_ecr_image.app", "image_digest");
+    assert_eq!(manifest(&env.registry, &repo, &app_digest).0, 200);
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "the second plan hashes the same inputs");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}
+
+/// The built image leaves the local engine after the push unless keep_locally.
+#[test]
+fn built_images_leave_the_local_engine_unless_keep_locally() {
+    let Some(env) = env(NEEDS) else { return };
+    for keep in [false, true] {
+        let repo = unique(if keep { "keeplocal" } else { "droplocal" });
+        let w = Workdir::new(
+            &env,
+            &(provider(&env, &env.registry, None) + &image(&repo, &format!("  keep_locally = {keep}"))),
+        );
+        app(&w);
+        w.tf_ok(&["apply", "-auto-approve"]);
+        let reference = format!("{}/{repo}", env.registry);
+        assert_eq!(!local_images(&env, &reference).is_empty(), keep, "keep_locally = {keep}");
+        w.tf_ok(&["destroy", "-auto-approve"]);
+        remove_local_images(&env, &reference);
+    }
 }

@@ -303,10 +303,13 @@ fn unreadable_contexts_get_diagnostics_at_the_attribute_on_plan() {
             |_| {},
         ),
         ("context = \"${path.module}/app/model.bin\"", "context = ", "not a directory", |_| {}),
-        ("context = \"${path.module}/app\"", "context = ", "outside", |w| {
-            std::os::unix::fs::symlink("../../etc/passwd", w.path().join("app/escape")).expect("symlink");
+        // Links may point anywhere (Docker sends them as links); the Dockerfile may not.
+        ("context = \"${path.module}/app\"\ndockerfile = \"../outside.Dockerfile\"", "dockerfile = ", "outside", |w| {
+            w.write("outside.Dockerfile", "FROM scratch\n");
         }),
-        ("context = \"${path.module}/app\"", "context = ", "!", |w| w.write("app/.dockerignore", "!\n")),
+        ("context = \"${path.module}/app\"", "context = ", ".dockerignore:2: invalid pattern", |w| {
+            w.write("app/.dockerignore", "# comment\n!\n")
+        }),
     ];
     let mut failures = Vec::new();
     for (i, (body, points_at, needle, setup)) in cases.iter().enumerate() {

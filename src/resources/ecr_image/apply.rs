@@ -3,14 +3,15 @@
 //! operation's timeout and StopProvider; on failure after something was created, the object is
 //! returned with the error so nothing is lost from state.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use tokio_util::sync::CancellationToken;
 
-use super::ownership::{ownership_tag, retain};
+use super::ownership::{new_owner_id, ownership_tag, retain};
 use super::plan::{build_labels, derive_tag, hash_config, string_map};
 use super::private::Private;
 use super::release::{release_superseded, store_diag};
@@ -131,7 +132,14 @@ async fn ensure_image(
     let config = &req.config;
     let mut state = req.planned_state.clone();
     let name = config.attr_str("repository_name").unwrap_or_default().to_string();
-    let owner = state.attr_str("owner_id").unwrap_or_default().to_string();
+    let owner = match state.attr_str("owner_id") {
+        Some(o) => o.to_string(),
+        None => {
+            let id = new_owner_id();
+            set_attr(&mut state, "owner_id", Value::String(id.clone()));
+            id
+        }
+    };
     let session = Session::open(&ctx.data).await?;
 
     // The plan kept the digest: only extra tags, retention or settings changed. Never build here.
@@ -211,6 +219,9 @@ async fn ensure_image(
 
     let images =
         session.images(&repo.registry_id).await.map_err(|e| store_diag("get an ECR authorization token", &e))?;
+    // Two resources with the same content in one apply (stg and prod) build it once: the second
+    // waits here and then finds the first one's tag.
+    let _building = build_lock(&format!("{url}:{image_tag}")).lock_owned().await;
     let existing = images
         .digest(&name, &ImageRef::Tag(image_tag.clone()))
         .await
@@ -245,6 +256,14 @@ async fn ensure_image(
     set_attr(&mut state, "previous_image_digests", Value::List(kept.into_iter().map(Value::String).collect()));
     let warnings = release_superseded(&images, &name, &owner, &released, config).await;
     Ok((state, warnings))
+}
+
+/// One lock per `repository_url:content_tag` in this provider process.
+fn build_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(key.to_string()).or_default().clone()
 }
 
 /// Where a build goes.

@@ -7,7 +7,7 @@ use aws_lc_rs::digest::{digest, SHA256};
 
 use tokio_util::sync::CancellationToken;
 
-use super::ownership::{is_owner_id, new_owner_id};
+use super::ownership::is_owner_id;
 use super::private::{rebuild_reason, Fingerprint, Private};
 use super::schema::schema;
 use crate::context::{ContextSpec, ContextSummary};
@@ -119,10 +119,11 @@ pub async fn plan(ctx: &Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
     let mut planned = default_plan(&schema, prior, &req.proposed_new_state, config);
     let prior_private = Private::from_bytes(&req.prior_private);
 
-    // Who we are: kept for life; a state from before ownership tags gets an ID now, and the
-    // update adds its ownership tag to the image it already has.
-    let owner = prior.attr_str("owner_id").filter(|o| is_owner_id(o)).map(str::to_string).unwrap_or_else(new_owner_id);
-    set_attr(&mut planned, "owner_id", Value::String(owner));
+    // Who we are: kept for life. A new instance, or a state from before ownership tags, gets its
+    // random ID at apply (Terraform plans twice; a random planned value would differ), and that
+    // apply adds the ownership tag to the image it has.
+    let owner = prior.attr_str("owner_id").filter(|o| is_owner_id(o)).map(|o| Value::String(o.to_string()));
+    set_attr(&mut planned, "owner_id", owner.unwrap_or_else(Value::unknown));
 
     // An input computed by another resource in this apply: the image is known only then.
     let known = match unknown_input(config) {
@@ -173,8 +174,11 @@ pub async fn plan(ctx: &Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
         // New content is an in-place update: the new image is pushed before any old one is
         // released (Lambda never points at a missing image), and the reason stays visible in the
         // plan. (Terraform re-plans a replacement as a create, with no prior state to explain.)
-        let content_changed = tag.is_none() || prior.attr_str("image_tag") != tag.as_deref();
-        if content_changed {
+        let gone = prior.attr_str("image_digest").is_none_or(str::is_empty);
+        let content_changed = gone || tag.is_none() || prior.attr_str("image_tag") != tag.as_deref();
+        if gone {
+            why.insert(0, "the image is no longer in the registry".to_string());
+        } else if content_changed {
             why.insert(0, reason);
         }
         if content_changed || !requires_replace.is_empty() {

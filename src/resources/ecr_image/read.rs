@@ -10,8 +10,9 @@ use crate::tfplug::plan::set_attr;
 use crate::tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
 use crate::tfplug::value::Value;
 
-/// Checks that the image is still in the registry. Gone → removed from state (the next plan
-/// recreates it). Unreachable or unauthorised → state kept, with a warning.
+/// Checks that the image is still in the registry. Gone → its digest is emptied, and the next plan
+/// rebuilds it in place (the instance keeps its owner ID and history). Unreachable or
+/// unauthorised → state kept, with a warning.
 pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
     let state = req.current_state;
     let get = |n: &str| state.attr_str(n).unwrap_or_default().to_string();
@@ -40,8 +41,14 @@ pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
     match found {
         Ok(Some(_)) => ReadResponse::ok(state, req.private),
         Ok(None) => {
-            log::warn(&format!("{name}@{digest} is gone from the registry: removing it from state"));
-            ReadResponse { new_state: Value::Null, private: Vec::new(), diagnostics: Diagnostics::new() }
+            // Keep the instance (its owner ID and the superseded images it still holds): the
+            // empty digest makes the next plan rebuild in place.
+            log::warn(&format!("{name}@{digest} is gone from the registry: the next plan rebuilds it"));
+            let mut state = state;
+            for attr in ["image_digest", "image_uri"] {
+                set_attr(&mut state, attr, Value::String(String::new()));
+            }
+            ReadResponse { new_state: state, private: req.private, diagnostics: Diagnostics::new() }
         }
         Err(e) => keep(state, req.private, e.to_string()),
     }
