@@ -109,7 +109,7 @@ fn schema() -> Schema {
             .attribute(
                 Attribute::new("skip_credentials_validation", Type::Bool)
                     .optional()
-                    .description("Skip the STS GetCallerIdentity check at configure time (for emulators)."),
+                    .description("Skip the STS GetCallerIdentity check made before the first AWS call (for emulators). A configuration that only uses `mlops_build_context` never needs credentials."),
             )
             .attribute(s(
                 "ecr_registry_host",

@@ -97,6 +97,10 @@ pub enum ContextError {
         path: PathBuf,
     },
 
+    /// Hashing was stopped (Terraform's StopProvider) before it finished.
+    #[error("hashing the build context was stopped")]
+    Stopped,
+
     /// Reading or writing a file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

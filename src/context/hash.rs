@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lc_rs::digest::{Context, SHA256};
 use rayon::prelude::*;
@@ -114,14 +115,27 @@ pub struct ContextSummary {
 /// Walks and hashes a build context. With a `cache` for the same (canonical) context, files whose
 /// stat data is unchanged are not read again; call [`StatCache::save`] afterwards to keep it.
 pub fn hash_context(spec: &ContextSpec, cache: Option<&StatCache>) -> Result<ContextSummary, ContextError> {
+    hash_context_until(spec, cache, &AtomicBool::new(false))
+}
+
+/// [`hash_context`] that gives up with [`ContextError::Stopped`] soon after `stop` is set (checked
+/// between files and every 512 KiB read), so a 2 GB context does not outlive a Ctrl-C.
+pub fn hash_context_until(
+    spec: &ContextSpec,
+    cache: Option<&StatCache>,
+    stop: &AtomicBool,
+) -> Result<ContextSummary, ContextError> {
     let context = &spec.context;
     let canonical = check_context(context)?;
     let dockerfile = resolve_dockerfile(context, &canonical, &spec.dockerfile)?;
     let (dockerfile_sha, _) =
-        sha256_file(&context.join(&dockerfile)).map_err(|e| ContextError::io(context.join(&dockerfile), e))?;
+        sha256_file(&context.join(&dockerfile), stop).map_err(|e| stopped_or(stop, context.join(&dockerfile), e))?;
     let walk = walk_context(context, &dockerfile)?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(ContextError::Stopped);
+    }
     let cache = cache.filter(|c| c.context() == canonical);
-    let entries = hash_entries(context, walk.entries, cache)?;
+    let entries = hash_entries(context, walk.entries, cache, stop)?;
 
     let mut h = Framer(Context::new(&SHA256));
     h.bytes(FORMAT_VERSION.as_bytes());
@@ -233,7 +247,21 @@ fn resolve_dockerfile(context: &Path, canonical: &Path, dockerfile: &str) -> Res
 }
 
 /// Turns walk entries into hashed entries, reading only files the cache cannot vouch for.
-fn hash_entries(context: &Path, walked: Vec<WalkEntry>, cache: Option<&StatCache>) -> Result<Vec<Entry>, ContextError> {
+/// The error for a failed read: [`ContextError::Stopped`] when it failed because `stop` was set.
+fn stopped_or(stop: &AtomicBool, path: PathBuf, e: io::Error) -> ContextError {
+    if stop.load(Ordering::Relaxed) {
+        ContextError::Stopped
+    } else {
+        ContextError::io(path, e)
+    }
+}
+
+fn hash_entries(
+    context: &Path,
+    walked: Vec<WalkEntry>,
+    cache: Option<&StatCache>,
+    stop: &AtomicBool,
+) -> Result<Vec<Entry>, ContextError> {
     let files: Vec<(usize, &str, &FileStat)> = walked
         .iter()
         .enumerate()
@@ -254,7 +282,10 @@ fn hash_entries(context: &Path, walked: Vec<WalkEntry>, cache: Option<&StatCache
     let mut todo: Vec<(usize, &str, &FileStat)> = files.into_iter().filter(|&(i, ..)| known[i].is_none()).collect();
     todo.sort_unstable_by_key(|&(.., stat)| std::cmp::Reverse(stat.size));
     let hashed: Vec<(usize, io::Result<Digest>)> =
-        todo.par_iter().map(|&(i, path, _)| (i, sha256_file(&context.join(path)))).collect();
+        todo.par_iter().map(|&(i, path, _)| (i, sha256_file(&context.join(path), stop))).collect();
+    if stop.load(Ordering::Relaxed) {
+        return Err(ContextError::Stopped);
+    }
 
     let mut fresh = Vec::new();
     let mut first_error: Option<(usize, io::Error)> = None;
@@ -310,7 +341,10 @@ thread_local! {
 
 /// Streams a file through SHA-256 with this thread's reusable buffer; returns the digest and the
 /// number of bytes read.
-fn sha256_file(path: &Path) -> io::Result<Digest> {
+fn sha256_file(path: &Path, stop: &AtomicBool) -> io::Result<Digest> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(io::Error::other("stopped"));
+    }
     let mut file = File::open(path)?;
     let mut ctx = Context::new(&SHA256);
     let mut total = 0u64;
@@ -325,6 +359,9 @@ fn sha256_file(path: &Path) -> io::Result<Digest> {
                 Ok(n) => {
                     ctx.update(&buf[..n]);
                     total += n as u64;
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(io::Error::other("stopped"));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

@@ -278,3 +278,16 @@ fn links_anywhere_are_hashed_as_their_link_text() {
         seen.push(h);
     }
 }
+
+#[test]
+fn a_set_stop_flag_stops_hashing_with_its_own_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    fs::write(p.join("Dockerfile"), "FROM scratch\n").expect("write");
+    fs::write(p.join("big.bin"), vec![7u8; 4 << 20]).expect("write");
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let r = super::hash_context_until(&ContextSpec::new(p), None, &stop);
+    assert!(matches!(r, Err(crate::context::ContextError::Stopped)), "{r:?}");
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(super::hash_context_until(&ContextSpec::new(p), None, &stop).is_ok());
+}

@@ -33,5 +33,5 @@ pub mod walk;
 pub use cache::{default_cache_dir, StatCache};
 pub use dockerignore::{parse_ignore_file, parse_ignore_lines, PatternError, PatternMatcher};
 pub use error::ContextError;
-pub use hash::{hash_context, ContextSpec, ContextSummary, Entry, EntryKind, FORMAT_VERSION};
+pub use hash::{hash_context, hash_context_until, ContextSpec, ContextSummary, Entry, EntryKind, FORMAT_VERSION};
 pub use walk::{walk_context, ContextWalk, FileStat, WalkEntry, WalkKind};

@@ -4,8 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use regex::Regex;
+use tokio_util::sync::CancellationToken;
 
 use crate::context::{self, ContextSpec, StatCache};
 use crate::provider::ProviderData;
@@ -39,7 +43,12 @@ pub fn input_attributes() -> Vec<Attribute> {
 fn schema() -> Schema {
     let mut block = Block::new(
         "The file set and content hash of a Docker build context, computed exactly as Docker applies \
-         `.dockerignore` (and `<Dockerfile>.dockerignore`).",
+         `.dockerignore` (and `<Dockerfile>.dockerignore`).\n\n\
+         Symbolic links are what Docker sends: the link itself, never the file it points at. A link \
+         may point anywhere (`localtime -> /usr/share/zoneinfo/UTC`, `../shared`, a missing file); its \
+         target text is hashed, so retargeting a link changes the hash and editing the file it points \
+         at outside the context does not. Only the context directory and the Dockerfile must lie \
+         inside the context. An invalid `.dockerignore` pattern is reported with its file and line.",
     );
     for a in input_attributes() {
         block = block.attribute(a);
@@ -161,10 +170,23 @@ pub fn spec_from(config: &Value) -> Result<ContextSpec, Diagnostic> {
 
 /// Hashes the context off the async runtime, using the on-disk stat cache when available.
 pub async fn hash(spec: ContextSpec) -> Result<context::ContextSummary, Diagnostic> {
+    hash_until(spec, &CancellationToken::new()).await
+}
+
+/// [`hash`] that stops reading soon after `cancel` fires (StopProvider, a timeout).
+pub async fn hash_until(spec: ContextSpec, cancel: &CancellationToken) -> Result<context::ContextSummary, Diagnostic> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let (stop, cancel) = (stop.clone(), cancel.clone());
+        async move {
+            cancel.cancelled().await;
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
     let joined = tokio::task::spawn_blocking(move || {
         let cache = context::default_cache_dir()
             .and_then(|dir| std::fs::canonicalize(&spec.context).ok().map(|c| StatCache::open(&dir, &c)));
-        let result = context::hash_context(&spec, cache.as_ref());
+        let result = context::hash_context_until(&spec, cache.as_ref(), &stop);
         if let (Ok(_), Some(cache)) = (&result, &cache) {
             if let Err(e) = cache.save() {
                 crate::tfplug::log::debug(&format!("could not save the context hash cache: {e}"));
@@ -173,8 +195,13 @@ pub async fn hash(spec: ContextSpec) -> Result<context::ContextSummary, Diagnost
         result
     })
     .await;
+    watcher.abort();
     match joined {
         Ok(Ok(summary)) => Ok(summary),
+        Ok(Err(context::ContextError::Stopped)) => {
+            Err(Diagnostic::error("Stopped by Terraform", "Hashing the build context was interrupted.")
+                .at_attr("context"))
+        }
         Ok(Err(e)) => Err(Diagnostic::error("Cannot read the build context", e.to_string()).at_attr(e.attribute())),
         Err(e) => Err(Diagnostic::error("Build context hashing failed", e.to_string()).at_attr("context")),
     }
@@ -194,12 +221,12 @@ impl DataSource<ProviderData> for BuildContext {
         validate_inputs(config)
     }
 
-    async fn read(&self, _ctx: Ctx<ProviderData>, config: Value) -> (Value, Diagnostics) {
+    async fn read(&self, ctx: Ctx<ProviderData>, config: Value) -> (Value, Diagnostics) {
         let spec = match spec_from(&config) {
             Ok(s) => s,
             Err(d) => return (Value::Null, d.into()),
         };
-        let summary = match hash(spec).await {
+        let summary = match hash_until(spec, &ctx.cancel).await {
             Ok(s) => s,
             Err(d) => return (Value::Null, d.into()),
         };

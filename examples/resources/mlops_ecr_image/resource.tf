@@ -16,6 +16,9 @@ resource "mlops_ecr_image" "model" {
   # Mutable convenience tags; Lambda should use the digest-pinned image_uri.
   tags = ["stg"]
 
+  # Superseded images kept for Lambda versions and rollback (default 2).
+  keep_previous = 3
+
   image_tag_mutability = "IMMUTABLE"
   scan_on_push         = true
 

@@ -11,7 +11,7 @@ use super::ownership::is_owner_id;
 use super::private::{rebuild_reason, Fingerprint, Private};
 use super::schema::schema;
 use crate::context::{ContextSpec, ContextSummary};
-use crate::data_sources::build_context::{hash, spec_from};
+use crate::data_sources::build_context::{hash_until, spec_from};
 use crate::provider::ProviderData;
 use crate::tfplug::diag::Diagnostic;
 use crate::tfplug::log;
@@ -86,12 +86,7 @@ pub async fn hash_config(
     cancel: &CancellationToken,
 ) -> Result<(ContextSpec, ContextSummary), Diagnostic> {
     let spec = spec_from(config)?;
-    let summary = tokio::select! {
-        r = hash(spec.clone()) => r?,
-        _ = cancel.cancelled() => {
-            return Err(Diagnostic::error("Stopped by Terraform", "Hashing the build context was interrupted."));
-        }
-    };
+    let summary = hash_until(spec.clone(), cancel).await?;
     Ok((spec, summary))
 }
 

@@ -10,6 +10,9 @@ use crate::tfplug::plan::set_attr;
 use crate::tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
 use crate::tfplug::value::Value;
 
+/// Bound on the refresh's registry lookup (each request has its own, shorter, timeouts too).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Checks that the image is still in the registry. Gone → its digest is emptied, and the next plan
 /// rebuilds it in place (the instance keeps its owner ID and history). Unreachable or
 /// unauthorised → state kept, with a warning.
@@ -37,7 +40,15 @@ pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
         Ok(i) => i,
         Err(e) => return keep(state, req.private, e.to_string()),
     };
-    let found = images.digest(&name, &ImageRef::Digest(digest.clone())).await;
+    let reference = ImageRef::Digest(digest.clone());
+    let lookup = images.digest(&name, &reference);
+    let found = tokio::select! {
+        r = tokio::time::timeout(READ_TIMEOUT, lookup) => match r {
+            Ok(r) => r,
+            Err(_) => return keep(state, req.private, format!("No answer within {READ_TIMEOUT:?}.")),
+        },
+        _ = ctx.cancel.cancelled() => return keep(state, req.private, "Stopped by Terraform.".into()),
+    };
     match found {
         Ok(Some(_)) => ReadResponse::ok(state, req.private),
         Ok(None) => {

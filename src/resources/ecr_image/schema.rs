@@ -26,7 +26,9 @@ pub fn schema() -> Schema {
          it: another resource's ownership or extra tag, or a tag pushed by hand, keeps it alive. The \
          content tag `ctx-…` is a shared build cache and never counts as a reference, so two resources \
          (stg and prod) with the same content share one image safely. A dropped extra tag is removed \
-         only while it still points at this resource's image.\n\n\
+         only while it still points at this resource's image. An instance dropped with `terraform state rm` \
+         keeps its images alive (its ownership tag stays, and `import` never adopts it): delete its \
+         `mlops-own-<id>-…` tags by hand to let them go.\n\n\
          **Retention.** New content is an in-place update: the new image is pushed first, and the \
          previous ones survive that apply: the newest `keep_previous` superseded images (default 2) \
          stay for Lambda versions pinned to them and for rollback, listed in \
