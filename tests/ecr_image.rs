@@ -817,3 +817,41 @@ fn built_images_leave_the_local_engine_unless_keep_locally() {
         remove_local_images(&env, &reference);
     }
 }
+
+/// A state written before ownership tags (no owner_id, no history): the next plan is an in-place
+/// update that only decides the owner ID, and its apply tags the existing image as ours.
+#[test]
+fn a_state_from_before_ownership_tags_adopts_its_image_without_a_rebuild() {
+    let Some(env) = env(NEEDS) else { return };
+    let repo = unique("legacy");
+    let w = Workdir::new(&env, &(provider(&env, &env.registry, None) + &image(&repo, "")));
+    app(&w);
+    w.tf_ok(&["apply", "-auto-approve"]);
+    let digest = out(&w, "digest");
+
+    let mut state: serde_json::Value = serde_json::from_str(&w.tf_ok(&["state", "pull"]).stdout).expect("state json");
+    let attrs = &mut state["resources"][0]["instances"][0]["attributes"];
+    let old_owner = attrs["owner_id"].as_str().unwrap_or_default().to_string();
+    let fields = attrs.as_object_mut().expect("attributes");
+    fields.remove("owner_id");
+    fields.remove("previous_image_digests");
+    state["serial"] = serde_json::json!(state["serial"].as_i64().unwrap_or(0) + 1);
+    w.write("legacy.tfstate", &state.to_string());
+    w.tf_ok(&["state", "push", "legacy.tfstate"]);
+
+    let plan = w.tf(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let unknowns: Vec<&str> = plan.stdout.lines().filter(|l| l.contains("known after apply")).collect();
+    assert!(unknowns.len() == 1 && unknowns[0].contains("owner_id"), "only the owner ID is new:\n{}", plan.stdout);
+    let apply = w.tf_env(&["apply", "-auto-approve"], &[("TF_LOG", "info")]);
+    assert!(apply.ok() && !apply.stderr.contains("docker build:"), "no rebuild:\n{}", apply.all());
+    assert_eq!(out(&w, "digest"), digest);
+    let owner = state_str(&w, "mlops_ecr_image.model", "owner_id");
+    assert!(owner.len() == 16 && owner != old_owner, "{owner}");
+    let tags = registry_tags(&env.registry, &repo);
+    assert!(tags.iter().any(|t| t.starts_with(&format!("mlops-own-{owner}-"))), "{tags:?}");
+    assert_eq!(w.tf(&["plan", "-detailed-exitcode"]).code, 0, "converged");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+    // The pre-migration owner's tag (left by this test's own first apply) still holds the image.
+    assert_eq!(manifest(&env.registry, &repo, &digest).0, 200);
+}
