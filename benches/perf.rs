@@ -5,7 +5,9 @@
 //!
 //! * cold hashing throughput vs parallel `sha256sum` over the same files;
 //! * re-plan of an unchanged context (stat cache warm) vs a fully cached `docker build`;
-//! * provider start → handshake line, and peak RSS.
+//! * provider start → handshake line, and peak RSS;
+//! * `mlops_ecr_image` private state for a 100,000-file context: bytes with and without the bound
+//!   on its per-path map, and the time to describe it (`-- --private-only` runs just this).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -13,7 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mlops::context::{hash_context, ContextSpec, StatCache};
+use mlops::context::{hash_context, ContextSpec, ContextSummary, Entry, EntryKind, StatCache};
+
+/// The private state module is private to its resource: compiled here from its source, with the
+/// crate paths it uses.
+#[allow(dead_code)]
+#[path = "../src/resources/ecr_image/private.rs"]
+mod private;
+mod context {
+    pub use mlops::context::*;
+}
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -94,6 +105,10 @@ fn main() {
         replan_only();
         return;
     }
+    if args.iter().any(|a| a == "--private-only") {
+        private_state(arg("--private-files", 100_000));
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--child-hash") {
         let dir = PathBuf::from(&args[i + 1]);
         hash_context(&spec(&dir), None).expect("hash");
@@ -160,6 +175,8 @@ fn main() {
     println!(
         "re-plan, unchanged context (stat cache, load included): ours {cached_m:.2?} (of which walk {walk_m:.2?}, cache load {open_m:.2?})"
     );
+
+    private_state(arg("--private-files", 100_000));
 
     let docker = std::env::var("MLOPS_DOCKER_CLI").unwrap_or_else(|_| "docker".into());
     // The engine's default builder (classic on Docker 20.10) and BuildKit, each fully cached.
@@ -258,4 +275,91 @@ fn replan_only() {
         median((0..15).map(|_| time(|| mlops::context::walk_context(&dir, "Dockerfile").expect("walk")).0).collect());
     let open = median((0..15).map(|_| time(|| StatCache::open(cache_dir.path(), &canon)).0).collect());
     println!("re-plan {total:.2?}: walk {walk:.2?}, cache load {open:.2?}");
+}
+
+/// The summary of a context with the paths [`make_context`] writes for `files` files (plus the
+/// Dockerfile and `.dockerignore`), built in memory: private state depends on paths and content
+/// hashes only, not on how many bytes the files hold.
+fn synthetic_summary(files: u64) -> ContextSummary {
+    let sha = |s: &str| {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref());
+        out
+    };
+    let mut entries: Vec<Entry> = (0..files)
+        .map(|i| format!("d{:03}/f{i:06}.bin", i % 100))
+        .chain([".dockerignore".to_string(), "Dockerfile".to_string()])
+        .map(|path| Entry { kind: EntryKind::File { size: 1 << 10, executable: false, sha256: sha(&path) }, path })
+        .collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    ContextSummary {
+        content_hash: String::new(),
+        files: entries.iter().map(|e| e.path.clone()).collect(),
+        file_count: entries.len() as u64,
+        total_bytes: (entries.len() as u64) << 10,
+        entries,
+        dockerfile_sha256: sha("Dockerfile"),
+        ignore_file: Some(".dockerignore".into()),
+    }
+}
+
+/// `mlops_ecr_image` private state as a plan stores it (built and planned fingerprints), with and
+/// without the bound on the per-path map; the time to describe a context and to explain a change.
+fn private_state(files: u64) {
+    use private::{rebuild_reason, Fingerprint, Limits, Private};
+    let summary = synthetic_summary(files);
+    let settings: BTreeMap<String, String> = ["Dockerfile", "build_args", "target", "platform", "labels"]
+        .iter()
+        .map(|k| (k.to_string(), "0123456789abcdef".to_string()))
+        .collect();
+    let describe = |limits| Fingerprint::describe_within(&summary, settings.clone(), limits);
+    let runs = 9;
+    let (mut full_t, mut bounded_t) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // Alternated, so both sides see the same machine.
+        full_t.push(time(|| describe(Limits::NONE)).0);
+        bounded_t.push(time(|| describe(Limits::DEFAULT)).0);
+    }
+    let (full, bounded) = (describe(Limits::NONE), describe(Limits::DEFAULT));
+    let size = |fp: &Fingerprint| {
+        Private { built: fp.clone(), planned: Some(fp.clone()), created_repository: true }.to_bytes().len()
+    };
+    let (full_b, bounded_b) = (size(&full), size(&bounded));
+    // What a plan does with private state: parse the prior bytes, describe, serialize built + planned.
+    let prior = |fp: &Fingerprint| Private { built: fp.clone(), planned: None, created_repository: true }.to_bytes();
+    let (full_prior, bounded_prior) = (prior(&full), prior(&bounded));
+    let plan_work = |prior: &[u8], limits| {
+        let built = Private::from_bytes(prior).built;
+        Private { built, planned: Some(describe(limits)), created_repository: true }.to_bytes().len()
+    };
+    let (mut full_p, mut bounded_p) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        full_p.push(time(|| plan_work(&full_prior, Limits::NONE)).0);
+        bounded_p.push(time(|| plan_work(&bounded_prior, Limits::DEFAULT)).0);
+    }
+    // One changed file in a collapsed directory, as the next plan would explain it.
+    let mut changed = summary.clone();
+    if let Some(EntryKind::File { sha256, .. }) = changed.entries.get_mut(files as usize / 2).map(|e| &mut e.kind) {
+        sha256[0] ^= 1;
+    }
+    let after = Fingerprint::describe(&changed, settings.clone());
+    let reason_t = median((0..runs).map(|_| time(|| rebuild_reason(&bounded, &after)).0).collect());
+    let (full_m, bounded_m) = (median(full_t), median(bounded_t));
+    let (full_pm, bounded_pm) = (median(full_p), median(bounded_p));
+    println!(
+        "private state of mlops_ecr_image, {files}-file context (built + planned): unbounded {full_b} bytes ({} entries) | bounded {bounded_b} bytes ({} entries) | ratio {:.0}x smaller (bound {} bytes)",
+        full.files.len(),
+        bounded.files.len(),
+        full_b as f64 / bounded_b as f64,
+        2 * private::MAX_FILES_BYTES + 4096,
+    );
+    println!(
+        "describe the {files}-file context: unbounded {full_m:.2?} | bounded {bounded_m:.2?} | ratio bounded/unbounded = {:.2}x; rebuild reason for one changed file: {reason_t:.2?} (\"{}\")",
+        bounded_m.as_secs_f64() / full_m.as_secs_f64(),
+        rebuild_reason(&bounded, &after),
+    );
+    println!(
+        "a plan's private-state work (parse prior, describe, serialize built + planned), {files} files: unbounded {full_pm:.2?} | bounded {bounded_pm:.2?} | ratio unbounded/bounded = {:.1}x",
+        full_pm.as_secs_f64() / bounded_pm.as_secs_f64(),
+    );
 }
