@@ -13,7 +13,7 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_types::region::Region;
 
 /// Services whose endpoint can be overridden in `endpoints { … }`.
-pub const SERVICES: [&str; 7] = ["cloudwatch", "ecr", "iam", "kinesis", "lambda", "s3", "sts"];
+pub const SERVICES: [&str; 8] = ["cloudwatch", "ecr", "iam", "kinesis", "lambda", "logs", "s3", "sts"];
 
 /// Time allowed to open a TCP (and TLS) connection to an AWS endpoint. The SDK default (3.1 s)
 /// is tight for a laptop on a VPN or a CI runner behind a proxy; 10 s still fails fast on a

@@ -2,10 +2,15 @@
 
 pub mod aws;
 pub mod build;
+pub mod cloudwatch;
 pub mod docker;
 pub mod ecr;
+pub mod iam;
+pub mod lambda;
+pub mod logs;
 pub mod push;
 pub mod registry;
+pub mod retry;
 pub mod tarball;
 
 /// An error and its causes on one line, each cause once ("client error (Connect): tcp connect
