@@ -1,6 +1,7 @@
 //! Shared test harness: finding the environment started by `scripts/testenv.sh`, and driving the
 //! real Terraform CLI against the provider binary built by cargo.
 #![allow(dead_code)]
+pub mod fault_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
