@@ -6,8 +6,9 @@ use crate::provider::ProviderData;
 use crate::tfplug::resource::Resource;
 
 pub mod ecr_image;
+pub mod pipeline;
 
 /// Every resource type the provider serves.
 pub fn all() -> Vec<Arc<dyn Resource<ProviderData>>> {
-    vec![Arc::new(ecr_image::EcrImage)]
+    vec![Arc::new(ecr_image::EcrImage), Arc::new(pipeline::Pipeline)]
 }

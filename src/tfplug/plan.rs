@@ -16,6 +16,14 @@ pub fn default_plan(schema: &Schema, prior: &Value, proposed: &Value, config: &V
         return Value::Null;
     }
     let mut planned = proposed.clone();
+    // Terraform 1.0.x proposes the prior value for a single nested block removed from the
+    // configuration (ProposedNewObject returns prior when config is null), then refuses the plan
+    // ("planned for existence but config wants absence"): a block absent in config is null.
+    for block in &schema.block.blocks {
+        if config.get_attr(&block.type_name).is_some_and(Value::is_null) {
+            set_attr(&mut planned, &block.type_name, Value::Null);
+        }
+    }
     if prior.is_null() {
         for attr in schema.block.attributes.iter().filter(|a| a.computed) {
             if config.get_attr(&attr.name).is_none_or(Value::is_null) {
@@ -62,4 +70,26 @@ where
     K: Into<String>,
 {
     Value::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect::<BTreeMap<_, _>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tfplug::schema::{Attribute, Block, NestedBlock};
+    use crate::tfplug::value::Type;
+
+    #[test]
+    fn a_single_block_removed_from_config_is_planned_null() {
+        let inner = Block::new("").attribute(Attribute::new("x", Type::String).optional());
+        let schema = Schema::new(0, Block::new("").block(NestedBlock::single("rollout", inner)));
+        let block = object([("x", Value::string("canary"))]);
+        let prior = object([("rollout", block.clone())]);
+        // What Terraform 1.0.3 proposes when the block is deleted from the configuration.
+        let proposed = prior.clone();
+        let config = object([("rollout", Value::Null)]);
+        let planned = default_plan(&schema, &prior, &proposed, &config);
+        assert_eq!(planned.get_attr("rollout"), Some(&Value::Null));
+        let kept = default_plan(&schema, &prior, &proposed, &prior);
+        assert_eq!(kept.get_attr("rollout"), Some(&block));
+    }
 }

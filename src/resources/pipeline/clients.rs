@@ -1,0 +1,35 @@
+//! The AWS clients one pipeline operation uses, built from the provider configuration.
+
+use crate::clients::cloudwatch::CloudWatch;
+use crate::clients::iam::Iam;
+use crate::clients::lambda::Lambda;
+use crate::clients::logs::Logs;
+use crate::provider::ProviderData;
+use crate::tfplug::diag::Diagnostic;
+
+pub struct Clients {
+    pub lambda: Lambda,
+    pub iam: Iam,
+    pub logs: Logs,
+    pub cloudwatch: CloudWatch,
+}
+
+impl Clients {
+    pub async fn open(data: &ProviderData) -> Result<Self, Diagnostic> {
+        if data.config_unknown {
+            return Err(Diagnostic::error(
+                "Provider configuration not known yet",
+                "Some provider arguments are unknown until other resources are applied. Apply those first \
+                 (e.g. with -target), then apply this pipeline.",
+            ));
+        }
+        let sdk = data.aws_config().await.map_err(|e| Diagnostic::error("Could not configure AWS", e.to_string()))?;
+        let ep = |s: &str| data.aws.endpoints.get(s).map(String::as_str);
+        Ok(Self {
+            lambda: Lambda::new(sdk, ep("lambda")),
+            iam: Iam::new(sdk, ep("iam")),
+            logs: Logs::new(sdk, ep("logs")),
+            cloudwatch: CloudWatch::new(sdk, ep("cloudwatch")),
+        })
+    }
+}

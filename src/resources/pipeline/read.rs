@@ -1,0 +1,100 @@
+//! Refreshing and importing `mlops_pipeline`. Drift is written into state so the next plan puts
+//! it back: the alias moved by hand, the mapping disabled or deleted, the role policy edited.
+//! A deleted function removes the pipeline from state. A refresh of an unchanged pipeline makes
+//! four calls: GetFunction, GetAlias, GetEventSourceMapping, GetRolePolicy (only for a created
+//! role).
+
+use super::apply::POLICY_NAME;
+use super::clients::Clients;
+use super::private::Private;
+use super::settings::{mapping_spec, role_name};
+use crate::provider::ProviderData;
+use crate::tfplug::diag::Diagnostic;
+use crate::tfplug::plan::set_attr;
+use crate::tfplug::resource::{Ctx, ReadRequest, ReadResponse};
+use crate::tfplug::value::Value;
+
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
+    let state = req.current_state.clone();
+    if ctx.data.config_unknown || state.attr_str("function_arn").is_none() {
+        return ReadResponse::ok(state, req.private);
+    }
+    let fut = refresh(ctx, state.clone(), &req.private);
+    let result = tokio::select! {
+        r = tokio::time::timeout(READ_TIMEOUT, fut) => r.unwrap_or_else(|_| Err(format!("no answer within {READ_TIMEOUT:?}"))),
+        _ = ctx.cancel.cancelled() => Err("stopped by Terraform".to_string()),
+    };
+    match result {
+        Ok(new_state) => ReadResponse::ok(new_state, req.private),
+        Err(why) => ReadResponse {
+            new_state: state,
+            private: req.private,
+            diagnostics: Diagnostic::warning(
+                "Could not refresh the pipeline",
+                format!("{why}\n\nThe pipeline is kept in state as it was; Terraform will check again next time."),
+            )
+            .into(),
+        },
+    }
+}
+
+async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> Result<Value, String> {
+    let c = Clients::open(&ctx.data).await.map_err(|d| d.detail)?;
+    let name = state.attr_str("name").unwrap_or_default().to_string();
+    let Some(_function) = c.lambda.get_function(&name, None).await.map_err(|e| e.to_string())? else {
+        crate::tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
+        return Ok(Value::Null);
+    };
+    let alias = state.attr_str("alias").unwrap_or(super::schema::defaults::ALIAS).to_string();
+    match c.lambda.get_alias(&name, &alias).await.map_err(|e| e.to_string())? {
+        Some(a) => {
+            set_attr(&mut state, "alias_arn", Value::String(a.arn));
+            // Moved by hand: the state says so, and the plan deploys the configured version again.
+            if state.attr_str("live_version") != Some(a.version.as_str()) || !a.additional_weights.is_empty() {
+                set_attr(&mut state, "live_version", Value::String(a.version));
+                set_attr(&mut state, "image_uri", Value::String("(alias moved outside Terraform)".into()));
+            }
+        }
+        None => {
+            set_attr(&mut state, "live_version", Value::Null);
+            set_attr(&mut state, "image_uri", Value::String("(alias deleted outside Terraform)".into()));
+        }
+    }
+    if let Some(uuid) = state.attr_str("event_source_mapping_uuid").map(str::to_string) {
+        match c.lambda.get_mapping(&uuid).await.map_err(|e| e.to_string())? {
+            None => set_attr(&mut state, "event_source_mapping_uuid", Value::String(String::new())),
+            Some(m) => {
+                // Compare with what this configuration asks for; write back what differs.
+                let wanted = mapping_spec(&state, "");
+                if m.enabled != wanted.enabled {
+                    set_source(&mut state, "enabled", Value::Bool(m.enabled));
+                }
+                if m.batch_size != wanted.batch_size {
+                    set_source(&mut state, "batch_size", Value::number(m.batch_size as i64));
+                }
+            }
+        }
+    }
+    if Private::from_bytes(private).created_role {
+        let doc = c.iam.get_role_policy(&role_name(&name), POLICY_NAME).await.map_err(|e| e.to_string())?;
+        let same = match (&doc, state.attr_str("role_policy_json")) {
+            (Some(a), Some(b)) => {
+                serde_json::from_str::<serde_json::Value>(a).ok() == serde_json::from_str::<serde_json::Value>(b).ok()
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            set_attr(&mut state, "role_policy_json", doc.map(Value::String).unwrap_or(Value::String(String::new())));
+        }
+    }
+    Ok(state)
+}
+
+fn set_source(state: &mut Value, attr: &str, v: Value) {
+    if let Some(source) = state.get_attr_mut("source") {
+        set_attr(source, attr, v);
+    }
+}
