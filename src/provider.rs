@@ -78,6 +78,22 @@ impl ProviderData {
             .await;
         outcome.as_ref().map_err(Clone::clone)
     }
+
+    /// [`ProviderData::aws_config`] for a resource about to call AWS, as a diagnostic when it
+    /// cannot: the provider configuration is not known yet (`what` says what to apply later), or
+    /// AWS cannot be configured.
+    pub async fn sdk_for(&self, what: &str) -> Result<&aws_config::SdkConfig, Diagnostic> {
+        if self.config_unknown {
+            return Err(Diagnostic::error(
+                "Provider configuration not known yet",
+                format!(
+                    "Some provider arguments are unknown until other resources are applied. Apply those first \
+                     (e.g. with -target), then apply {what}."
+                ),
+            ));
+        }
+        self.aws_config().await.map_err(|e| Diagnostic::error("Could not configure AWS", e.to_string()))
+    }
 }
 
 fn schema() -> Schema {

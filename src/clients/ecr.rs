@@ -207,52 +207,18 @@ enum Kind {
     Other,
 }
 
-const AUTH_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "AuthFailure",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "IncompleteSignature",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException",
-    "NotAuthorized",
-    "SignatureDoesNotMatch",
-    "UnauthorizedOperation",
-    "UnrecognizedClientException",
-];
-
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalError",
-    "InternalFailure",
-    "PriorRequestNotComplete",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "ServerException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-];
-
+/// The classification shared by every client ([`super::retry`]); ECR has no conflict kind, and
+/// BatchGetImage/BatchDeleteImage report a missing image as the failure code `ImageNotFound`.
 fn classify_service(code: Option<&str>, status: Option<u16>) -> Kind {
-    match code {
-        Some(c) if AUTH_CODES.contains(&c) => return Kind::Auth,
-        Some(c) if TRANSIENT_CODES.contains(&c) => return Kind::Transient,
-        Some(c) if c.ends_with("NotFoundException") || c == "ImageNotFound" => return Kind::NotFound,
-        _ => {}
+    use super::retry::{classify_code, Kind as Shared};
+    if code == Some("ImageNotFound") {
+        return Kind::NotFound;
     }
-    match status {
-        Some(401 | 403) => Kind::Auth,
-        Some(429) | Some(500..=599) => Kind::Transient,
-        _ => Kind::Other,
+    match classify_code(code, status) {
+        Shared::Auth => Kind::Auth,
+        Shared::Transient => Kind::Transient,
+        Shared::NotFound => Kind::NotFound,
+        Shared::Conflict | Shared::Other => Kind::Other,
     }
 }
 

@@ -45,14 +45,7 @@ pub struct Session {
 
 impl Session {
     pub async fn open(data: &ProviderData) -> Result<Self, Diagnostic> {
-        if data.config_unknown {
-            return Err(Diagnostic::error(
-                "Provider configuration not known yet",
-                "Some provider arguments are unknown until other resources are applied. Apply those first \
-                 (e.g. with -target), then apply this image.",
-            ));
-        }
-        let sdk = data.aws_config().await.map_err(|e| Diagnostic::error("Could not configure AWS", e.to_string()))?;
+        let sdk = data.sdk_for("this image").await?;
         Ok(Self {
             ecr: Ecr::new(sdk, data.aws.endpoints.get("ecr").map(String::as_str)),
             host_override: data.ecr_registry_host.clone(),

@@ -16,14 +16,7 @@ pub struct Clients {
 
 impl Clients {
     pub async fn open(data: &ProviderData) -> Result<Self, Diagnostic> {
-        if data.config_unknown {
-            return Err(Diagnostic::error(
-                "Provider configuration not known yet",
-                "Some provider arguments are unknown until other resources are applied. Apply those first \
-                 (e.g. with -target), then apply this pipeline.",
-            ));
-        }
-        let sdk = data.aws_config().await.map_err(|e| Diagnostic::error("Could not configure AWS", e.to_string()))?;
+        let sdk = data.sdk_for("this pipeline").await?;
         let ep = |s: &str| data.aws.endpoints.get(s).map(String::as_str);
         Ok(Self {
             lambda: Lambda::new(sdk, ep("lambda")),
