@@ -3,6 +3,7 @@
 #   make lint      rustfmt check + clippy with warnings as errors
 #   make demo      the local end-to-end example
 #   make env-down  stop what scripts/testenv.sh started
+#   make release VERSION=x.y.z   signed, reproducible release zips in dist/ (scripts/release.sh; README "Install")
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -55,3 +56,10 @@ lint:
 # tests/docs.rs fails when docs/ is stale.
 docs:
 	MLOPS_UPDATE_DOCS=1 cargo test --test docs
+
+# Signed, reproducible release assets for the host platform (linux_amd64 here) in dist/; the signing key
+# is the caller's: GPG_FINGERPRINT (and GNUPGHOME). Other platforms: .github/workflows/release.yml.
+.PHONY: release
+release:
+	@[[ -n "$(VERSION)" ]] || { echo "usage: make release VERSION=x.y.z GPG_FINGERPRINT=<key> [GNUPGHOME=<dir>] [DIST_DIR=dist]" >&2; exit 2; }
+	bash scripts/release.sh all "$(VERSION)"
