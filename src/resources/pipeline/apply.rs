@@ -8,11 +8,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
-use super::plan::{mapping_replaced, policy_json, version_changes};
+use super::plan::{drops_own_role, mapping_replaced, policy_json, source_attr, version_changes};
 use super::policy::{assume_role_policy, log_group_name};
 use super::private::Private;
 use super::rollout::{deploy, Deploy};
 use super::settings::{function_spec, mapping_spec, role_name, tags};
+use crate::clients::lambda::{LambdaError, FUNCTION_IAM_MESSAGES};
 use crate::provider::ProviderData;
 use crate::tfplug::diag::{Diagnostic, Diagnostics};
 use crate::tfplug::log;
@@ -29,6 +30,22 @@ pub const POLICY_NAME: &str = "mlops-pipeline";
 /// An AWS failure as a diagnostic.
 pub fn aws_diag(what: &str, e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::error(format!("Could not {what}"), e.to_string())
+}
+
+/// A failed CreateFunction or UpdateFunctionConfiguration, with what to do next: when Lambda kept
+/// refusing the role past the retry bound, the role is the thing to check.
+pub fn with_role_hint(mut d: Diagnostic, role_arn: &str, e: &LambdaError) -> Diagnostic {
+    let text = e.to_string();
+    if FUNCTION_IAM_MESSAGES.iter().any(|m| text.contains(m)) {
+        d.summary = format!("{}: Lambda cannot use the execution role", d.summary);
+        d.detail.push_str(&format!(
+            "\n\nLambda refused the role {role_arn} until the retry bound passed. Check that its trust policy \
+             lets the service principal lambda.amazonaws.com call sts:AssumeRole (the role this pipeline creates \
+             does) and that nothing (a permissions boundary, an SCP) denies it; IAM changes can take minutes to \
+             propagate, so once the role is right, apply again."
+        ));
+    }
+    d
 }
 
 /// What exists so far, shared with the caller so an interrupted apply still reports it.
@@ -86,7 +103,16 @@ pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> App
                 ).at_attr("timeouts").into())
             }
         },
-        _ = ctx.cancel.cancelled() => Err(Diagnostic::error("Stopped by Terraform", format!("The pipeline {op} was interrupted; what exists is kept in state.")).into()),
+        _ = ctx.cancel.cancelled() => Err(Diagnostics::new()),
+    };
+    // Stopped by Terraform (Ctrl-C): whichever step noticed first, the user hears it once, plainly.
+    let outcome = match outcome {
+        Err(_) if ctx.cancel.is_cancelled() => Err(Diagnostic::error(
+            "Stopped by Terraform",
+            format!("The pipeline {op} was interrupted; what exists is kept in state. Apply again to finish it."),
+        )
+        .into()),
+        other => other,
     };
     let Progress { state, private } = progress.into_inner().unwrap_or_else(|p| p.into_inner());
     match outcome {
@@ -118,7 +144,7 @@ async fn apply_inner(
     set(progress, "log_group_name", Value::String(log_group_name(&name)));
 
     // 1. The execution role: given, or ours with the generated policy.
-    let role_arn = ensure_role(ctx, &c, config, prior, cancel, progress).await?;
+    let (role_arn, adopted_role) = ensure_role(ctx, &c, config, prior, cancel, progress).await?;
 
     // 2. The log group, before the function so Lambda never creates one without retention.
     let retention = config.attr_i64("log_retention_days").unwrap_or(super::schema::defaults::LOG_RETENTION_DAYS) as i32;
@@ -129,7 +155,9 @@ async fn apply_inner(
             .create_log_group(&group, Some(retention), tags(config, &ctx.data.default_tags))
             .await
             .map_err(|e| aws_diag("create the log group", e))?;
-        record(progress, |p| p.private.created_log_group |= created);
+        // An existing group is somebody else's and stays when the pipeline goes, unless it is
+        // this pipeline's own from before its function was deleted by hand (its role says so).
+        record(progress, |p| p.private.created_log_group |= created || adopted_role);
         if !created {
             c.logs.put_retention(&group, Some(retention)).await.map_err(|e| aws_diag("set the log retention", e))?;
         }
@@ -141,7 +169,14 @@ async fn apply_inner(
     let spec = function_spec(config, &role_arn, &ctx.data.default_tags);
     let function_exists = prior.attr_str("function_arn").is_some_and(|a| !a.is_empty());
     if !function_exists {
-        let info = c.lambda.create_function(&spec, cancel).await.map_err(|e| aws_diag("create the function", e))?;
+        let info = c.lambda.create_function(&spec, cancel).await.map_err(|e| {
+            let mut d = with_role_hint(aws_diag("create the function", &e), &spec.role_arn, &e);
+            d.detail.push_str(
+                "\n\nWhat was made so far (role, log group) is kept in state: apply again to continue, or \
+                     run `terraform destroy` to remove it.",
+            );
+            d
+        })?;
         set(progress, "function_arn", Value::String(info.arn.clone()));
         c.lambda
             .wait_active(&name, Duration::from_secs(10 * 60), cancel)
@@ -150,11 +185,33 @@ async fn apply_inner(
     }
     let alias = config.attr_str("alias").unwrap_or(super::schema::defaults::ALIAS).to_string();
     let live = progress.lock().ok().and_then(|p| p.state.attr_str("live_version").map(str::to_string));
-    let needs_version =
-        live.is_none() || version_changes(prior, config) || role_arn != prior.attr_str("role_arn").unwrap_or_default();
+    let owned = progress.lock().map(|p| p.private.created_role).unwrap_or(false);
+    let dropping_own_role = drops_own_role(config, owned);
+    let needs_version = live.is_none()
+        || version_changes(prior, config)
+        || role_arn != prior.attr_str("role_arn").unwrap_or_default()
+        || dropping_own_role;
     if needs_version {
         let request = Deploy { name: &name, alias: &alias, spec: &spec, update_function: function_exists, config };
         warnings.extend(deploy(&c, &request, cancel, progress).await?);
+    }
+    // The role this pipeline created, no longer used now that role_arn is given, goes once the
+    // alias serves a version with the given role (a failure before that keeps it: it is live).
+    // Earlier versions keep naming it: a manual rollback to one of them needs a role again.
+    let role = role_name(&name);
+    if dropping_own_role {
+        c.iam
+            .delete_role(&role, cancel)
+            .await
+            .map_err(|e| aws_diag(&format!("delete the role {role} this pipeline created and no longer uses"), e))?;
+        record(progress, |p| p.private.created_role = false);
+        log::info(&format!("pipeline {name}: deleted its own role {role}: the function uses the given role_arn"));
+    } else if owned && config.attr_str("role_arn").is_some() {
+        // role_arn names the role this pipeline created: from now on it is the user's.
+        record(progress, |p| p.private.created_role = false);
+        log::info(&format!(
+            "pipeline {name}: role {role} is given as role_arn now: it is no longer deleted with the pipeline"
+        ));
     }
 
     // 4. Reserved concurrency.
@@ -168,7 +225,7 @@ async fn apply_inner(
             .map_err(|e| aws_diag("set reserved_concurrency", e))?;
     }
 
-    // 5. The event source mapping on the alias: created, replaced (new first), or updated in place.
+    // 5. The event source mapping on the alias: created, replaced, or updated in place.
     let alias_arn =
         progress.lock().ok().and_then(|p| p.state.attr_str("alias_arn").map(str::to_string)).unwrap_or_default();
     let mapping = mapping_spec(config, &alias_arn);
@@ -183,19 +240,61 @@ async fn apply_inner(
             }
         }
         old => {
-            // A new mapping first, then the old one goes: records may be read by both for the
-            // moments in between (Kinesis delivery is at least once anyway); none are skipped.
-            let info = c
-                .lambda
-                .create_mapping(&mapping, cancel)
-                .await
-                .map_err(|e| aws_diag("create the event source mapping", e))?;
+            // Lambda allows one mapping per stream and function (ResourceConflictException for a
+            // second one), and two mappings on one stream would both read it. So on the same
+            // stream (a new starting position) the old mapping goes first: the stream is not read
+            // for the moments in between, and the new mapping starts at its starting position.
+            // On a new stream the new mapping comes first, then the old one goes: nothing is
+            // read twice and nothing waits.
+            let same_stream = source_attr(prior, "stream_arn") == source_attr(config, "stream_arn");
+            let mut old = old;
+            if old.is_none() {
+                // A mapping from this stream to this alias that state does not know — left when
+                // the function was deleted by hand (DeleteFunction keeps mappings) — would clash
+                // with the new one (ResourceConflictException) and read the stream too: it goes.
+                let known = c
+                    .lambda
+                    .list_mappings(&alias_arn)
+                    .await
+                    .map_err(|e| aws_diag("list the event source mappings of the alias", e))?;
+                for m in known.into_iter().filter(|m| m.stream_arn == mapping.stream_arn) {
+                    c.lambda
+                        .delete_mapping(&m.uuid, cancel)
+                        .await
+                        .map_err(|e| aws_diag("delete a leftover event source mapping", e))?;
+                    log::info(&format!("pipeline {name}: deleted the leftover event source mapping {}", m.uuid));
+                }
+            } else if same_stream {
+                if let Some(uuid) = old.take() {
+                    c.lambda
+                        .delete_mapping(&uuid, cancel)
+                        .await
+                        .map_err(|e| aws_diag("delete the event source mapping before making its replacement", e))?;
+                    set(progress, "event_source_mapping_uuid", Value::String(String::new()));
+                }
+            }
+            let info = match c.lambda.create_mapping(&mapping, cancel).await {
+                Ok(info) => info,
+                Err(e) => {
+                    let mut d = aws_diag("create the event source mapping", &e);
+                    // Created but not ready: it exists, so state must say so.
+                    if let LambdaError::MappingNotReady { uuid, .. } = &e {
+                        set(progress, "event_source_mapping_uuid", Value::String(uuid.clone()));
+                        d.detail.push_str(&format!(
+                            "\n\nThe mapping {uuid} exists and is kept in state. Its StateTransitionReason \
+                             (`aws lambda get-event-source-mapping --uuid {uuid}`) says why it is not ready; \
+                             apply again to replace it, or destroy to remove it."
+                        ));
+                    }
+                    return Err(d.into());
+                }
+            };
             set(progress, "event_source_mapping_uuid", Value::String(info.uuid.clone()));
             if let Some(old) = old {
                 if let Err(e) = c.lambda.delete_mapping(&old, cancel).await {
                     warnings.push(Diagnostic::warning(
                         "Old event source mapping not deleted",
-                        format!("The new mapping {} is in place, but {old} could not be deleted: {e}. Delete it by hand: both read the stream.", info.uuid),
+                        format!("The new mapping {} is in place, but {old} could not be deleted: {e}. Delete it by hand: it still reads the old stream.", info.uuid),
                     ));
                 }
             }
@@ -223,7 +322,8 @@ async fn apply_inner(
     Ok(warnings)
 }
 
-/// Creates or updates the role this pipeline owns, or uses the given one; returns its ARN.
+/// Creates or updates the role this pipeline owns, or uses the given one; returns its ARN, and
+/// whether it is this pipeline's own role left from before its function was deleted by hand.
 async fn ensure_role(
     ctx: &Ctx<ProviderData>,
     c: &Clients,
@@ -231,11 +331,11 @@ async fn ensure_role(
     prior: &Value,
     cancel: &CancellationToken,
     progress: &Mutex<Progress>,
-) -> Result<String, Diagnostics> {
+) -> Result<(String, bool), Diagnostics> {
     if let Some(given) = config.attr_str("role_arn") {
         set(progress, "role_policy_json", Value::Null);
         set(progress, "role_arn", Value::String(given.to_string()));
-        return Ok(given.to_string());
+        return Ok((given.to_string(), false));
     }
     let name = config.attr_str("name").unwrap_or_default();
     let role = role_name(name);
@@ -255,17 +355,35 @@ async fn ensure_role(
     } else {
         None
     };
+    let mut adopted = false;
     let arn = match arn {
         Some(a) => a,
         None => {
             let trust = assume_role_policy().to_string();
-            let info = c
-                .iam
-                .create_role(&role, &trust, tags(config, &ctx.data.default_tags), cancel)
-                .await
-                .map_err(|e| aws_diag("create the execution role", e))?;
+            let arn = match c.iam.create_role(&role, &trust, tags(config, &ctx.data.default_tags), cancel).await {
+                Ok(info) => info.arn,
+                Err(e) if e.code() == Some("EntityAlreadyExists") => match leftover_role(c, &role).await? {
+                    Some(arn) => {
+                        adopted = true;
+                        log::info(&format!(
+                            "role {role} is this pipeline's own (its trust and inline policy), left from before the \
+                             function was deleted: taking it back"
+                        ));
+                        arn
+                    }
+                    None => {
+                        let mut d = aws_diag("create the execution role", e);
+                        d.detail.push_str(&format!(
+                            "\n\nThe role {role} was not made by a pipeline of this name. Give it as role_arn, or \
+                             delete or rename it, then apply again."
+                        ));
+                        return Err(d.into());
+                    }
+                },
+                Err(e) => return Err(aws_diag("create the execution role", e).into()),
+            };
             record(progress, |p| p.private.created_role = true);
-            info.arn
+            arn
         }
     };
     set(progress, "role_arn", Value::String(arn.clone()));
@@ -276,5 +394,22 @@ async fn ensure_role(
         c.iam.put_role_policy(&role, POLICY_NAME, &doc).await.map_err(|e| aws_diag("write the role policy", e))?;
         set(progress, "role_policy_json", Value::String(doc));
     }
-    Ok(arn)
+    Ok((arn, adopted))
+}
+
+/// The ARN of `role` if it is what a pipeline of this name creates — the trust policy that lets
+/// only Lambda assume it and the inline policy [`POLICY_NAME`], the evidence import relies on too —
+/// i.e. left behind when the function was deleted by hand and the refresh dropped the pipeline
+/// from state. `None` for anybody else's role.
+async fn leftover_role(c: &Clients, role: &str) -> Result<Option<String>, Diagnostics> {
+    let Some(info) = c.iam.get_role(role).await.map_err(|e| aws_diag("read the execution role", e))? else {
+        return Ok(None);
+    };
+    let json = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+    let trusts_only_lambda = info.assume_role_policy.as_deref().and_then(json) == Some(assume_role_policy());
+    if !trusts_only_lambda {
+        return Ok(None);
+    }
+    let policy = c.iam.get_role_policy(role, POLICY_NAME).await.map_err(|e| aws_diag("read the role policy", e))?;
+    Ok(policy.map(|_| info.arn))
 }

@@ -26,11 +26,18 @@ pub async fn delete(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> ApplyResponse
     tokio::select! {
         r = tokio::time::timeout(limit, delete_inner(ctx, &prior, &private, &cancel)) => match r {
             Ok(Ok(())) => ApplyResponse { new_state: Value::Null, private: Vec::new(), diagnostics: Diagnostics::new() },
+            Ok(Err(_)) if ctx.cancel.is_cancelled() => keep(stopped()),
             Ok(Err(d)) => keep(d.into()),
             Err(_) => keep(Diagnostic::error(format!("Timed out after {limit:?}"), "The pipeline was not fully deleted; destroy again.").at_attr("timeouts").into()),
         },
-        _ = ctx.cancel.cancelled() => keep(Diagnostic::error("Stopped by Terraform", "The pipeline was not fully deleted; it stays in state.").into()),
+        _ = ctx.cancel.cancelled() => keep(stopped()),
     }
+}
+
+/// Stopped by Terraform (Ctrl-C), whichever step noticed first.
+fn stopped() -> Diagnostics {
+    Diagnostic::error("Stopped by Terraform", "The pipeline was not fully deleted; it stays in state. Destroy again.")
+        .into()
 }
 
 async fn delete_inner(

@@ -2,7 +2,9 @@
 //! in-place settings, or a replacement — shown in the plan through which computed values go unknown.
 
 use super::policy::{log_group_name, role_policy, PolicyInputs};
+use super::private::Private;
 use super::schema::{schema, VERSIONED};
+use super::settings::role_name;
 use crate::tfplug::path::AttributePath;
 use crate::tfplug::plan::{default_plan, set_attr};
 use crate::tfplug::resource::{PlanRequest, PlanResponse};
@@ -53,7 +55,7 @@ pub fn policy_json(config: &Value) -> Value {
 /// A source setting whose change needs a new mapping (the API cannot change it in place).
 pub const MAPPING_REPLACED_BY: [&str; 3] = ["stream_arn", "starting_position", "starting_position_timestamp"];
 
-fn source_attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+pub fn source_attr<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v.get_attr("source").and_then(|s| s.get_attr(name))
 }
 
@@ -62,6 +64,21 @@ pub fn version_changes(prior: &Value, config: &Value) -> bool {
     let user_role_changed = config.get_attr("role_arn").is_some_and(|r| !r.is_null())
         && prior.get_attr("role_arn") != config.get_attr("role_arn");
     user_role_changed || VERSIONED.iter().any(|a| prior.get_attr(a) != config.get_attr(a))
+}
+
+/// Whether `arn` names the role this pipeline creates for itself.
+pub fn is_own_role(config: &Value, arn: &str) -> bool {
+    config.attr_str("name").is_some_and(|n| arn.ends_with(&format!(":role/{}", role_name(n))))
+}
+
+/// Whether the configuration gives a `role_arn` while the pipeline still owns the role it created
+/// (`owned`, from private state): the function moves to the given role — a new version — and then
+/// the created role is deleted. Owned stays true until that has happened, so an apply that failed
+/// half-way finishes the switch next time. A given ARN naming the created role itself hands it over
+/// instead (nothing deployed, nothing deleted).
+pub fn drops_own_role(config: &Value, owned: bool) -> bool {
+    let Some(given) = config.get_attr("role_arn").filter(|r| !r.is_null()) else { return false };
+    owned && !given.as_str().is_some_and(|arn| is_own_role(config, arn))
 }
 
 /// Whether the event source mapping must be recreated.
@@ -102,7 +119,8 @@ pub fn plan(req: PlanRequest) -> PlanResponse {
         if creates_role && !prior_created {
             set_attr(&mut planned, "role_arn", Value::unknown());
         }
-        if version_changes(prior, config) || (creates_role != prior_created) {
+        let owned = Private::from_bytes(&req.prior_private).created_role;
+        if version_changes(prior, config) || creates_role != prior_created || drops_own_role(config, owned) {
             set_attr(&mut planned, "live_version", Value::unknown());
             set_attr(&mut planned, "previous_version", Value::unknown());
         }
@@ -116,5 +134,26 @@ pub fn plan(req: PlanRequest) -> PlanResponse {
         requires_replace,
         planned_private: req.prior_private,
         diagnostics: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(role_arn: Value) -> Value {
+        Value::object([("name", Value::string("sales")), ("role_arn", role_arn)])
+    }
+
+    #[test]
+    fn a_given_role_drops_the_created_one_unless_it_is_that_role() {
+        let given = config(Value::string("arn:aws:iam::123456789012:role/team-exec"));
+        assert!(drops_own_role(&given, true));
+        assert!(!drops_own_role(&given, false), "nothing of ours to drop");
+        assert!(!drops_own_role(&config(Value::Null), true), "no role_arn: the created role stays");
+        assert!(drops_own_role(&config(Value::unknown()), true), "unknown until apply: plan for the switch");
+        let ours = config(Value::string("arn:aws:iam::123456789012:role/sales-pipeline"));
+        assert!(is_own_role(&ours, "arn:aws:iam::123456789012:role/sales-pipeline"));
+        assert!(!drops_own_role(&ours, true), "our own role given back: handed over, not deleted");
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{aws_diag, Progress};
+use super::apply::{aws_diag, with_role_hint, Progress};
 use super::clients::Clients;
 use super::settings::{is_subset, rollout, smoke_test, Rollout, SmokeTest};
 use crate::clients::lambda::FunctionSpec;
@@ -52,7 +52,7 @@ pub async fn deploy(
         c.lambda
             .update_configuration(d.spec, cancel)
             .await
-            .map_err(|e| aws_diag("update the function configuration", e))?;
+            .map_err(|e| with_role_hint(aws_diag("update the function configuration", &e), &d.spec.role_arn, &e))?;
         c.lambda
             .wait_updated(name, None, UPDATE_WAIT, cancel)
             .await
