@@ -336,6 +336,14 @@ fn hand_made_drift_shows_in_the_plan_and_apply_puts_it_back() {
     assert_eq!(f.mapping(&uuid).state(), Some("Enabled"));
     f.plan_is_empty();
 
+    // Retries made unbounded by hand (a poison record would stall the shard): put back.
+    f.rt.block_on(f.aws.lambda.update_event_source_mapping().uuid(&uuid).maximum_retry_attempts(-1).send())
+        .expect("change the retries");
+    f.plan_shows(&["maximum_retry_attempts"]);
+    f.apply_ok();
+    assert_eq!(f.mapping(&uuid).maximum_retry_attempts(), Some(3), "the safe default is back");
+    f.plan_is_empty();
+
     // The mapping deleted by hand: a new one, and only one.
     f.rt.block_on(f.aws.lambda.delete_event_source_mapping().uuid(&uuid).send()).expect("delete the mapping");
     f.plan_shows(&["event_source_mapping_uuid"]);

@@ -67,12 +67,52 @@ async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> R
             None => set_attr(&mut state, "event_source_mapping_uuid", Value::String(String::new())),
             Some(m) => {
                 // Compare with what this configuration asks for; write back what differs.
-                let wanted = mapping_spec(&state, "");
-                if m.enabled != wanted.enabled {
-                    set_source(&mut state, "enabled", Value::Bool(m.enabled));
-                }
-                if m.batch_size != wanted.batch_size {
-                    set_source(&mut state, "batch_size", Value::number(m.batch_size as i64));
+                let w = mapping_spec(&state, "");
+                let n = |x: i32| Value::number(x as i64);
+                let drift: [(&str, bool, Value); 9] = [
+                    ("enabled", m.enabled != w.enabled, Value::Bool(m.enabled)),
+                    ("batch_size", m.batch_size != w.batch_size, n(m.batch_size)),
+                    (
+                        "maximum_batching_window_in_seconds",
+                        m.maximum_batching_window_in_seconds != w.maximum_batching_window_in_seconds,
+                        n(m.maximum_batching_window_in_seconds),
+                    ),
+                    (
+                        "parallelization_factor",
+                        m.parallelization_factor != w.parallelization_factor,
+                        n(m.parallelization_factor),
+                    ),
+                    (
+                        "bisect_batch_on_function_error",
+                        m.bisect_batch_on_function_error != w.bisect_batch_on_function_error,
+                        Value::Bool(m.bisect_batch_on_function_error),
+                    ),
+                    (
+                        "maximum_retry_attempts",
+                        m.maximum_retry_attempts != w.maximum_retry_attempts,
+                        n(m.maximum_retry_attempts),
+                    ),
+                    (
+                        "maximum_record_age_in_seconds",
+                        m.maximum_record_age_in_seconds != w.maximum_record_age_in_seconds,
+                        n(m.maximum_record_age_in_seconds),
+                    ),
+                    (
+                        "report_batch_item_failures",
+                        m.function_response_types != w.function_response_types,
+                        Value::Bool(!m.function_response_types.is_empty()),
+                    ),
+                    (
+                        "tumbling_window_in_seconds",
+                        m.tumbling_window_in_seconds != w.tumbling_window_in_seconds,
+                        n(m.tumbling_window_in_seconds),
+                    ),
+                ];
+                // What was changed by hand goes into state, so the plan shows it going back.
+                for (attr, changed, actual) in drift {
+                    if changed {
+                        set_source(&mut state, attr, actual);
+                    }
                 }
             }
         }

@@ -61,8 +61,8 @@ fn computed(name: &str, description: &str) -> Attribute {
 
 fn source_block() -> NestedBlock {
     let b = Block::new("The Kinesis stream the function reads, through an event source mapping on the alias.")
-        .attribute(Attribute::new("stream_arn", Type::String).required().description("Source stream ARN. Changing it creates a new mapping before the old one is deleted."))
-        .attribute(text("starting_position", "`LATEST` (default), `TRIM_HORIZON` or `AT_TIMESTAMP`. Changing it creates a new mapping."))
+        .attribute(Attribute::new("stream_arn", Type::String).required().description("Source stream ARN. Changing it creates the new mapping before the old one is deleted (both read for a moment; delivery is at least once anyway)."))
+        .attribute(text("starting_position", "`LATEST` (default), `TRIM_HORIZON` or `AT_TIMESTAMP`. Changing it replaces the mapping: Lambda allows one mapping per stream and function, so the old one is deleted first and the stream is not read for a moment; the new one starts at this position."))
         .attribute(text("starting_position_timestamp", "RFC 3339 time, whole seconds (`2024-06-01T00:00:00Z`), for `AT_TIMESTAMP`."))
         .attribute(int("batch_size", "Records per invocation, 1-10000. Default 100."))
         .attribute(int("maximum_batching_window_in_seconds", "How long to gather records before invoking, 0-300. Default 0."))
