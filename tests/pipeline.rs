@@ -233,6 +233,19 @@ fn a_pipeline_deploys_rolls_out_rolls_back_imports_and_goes_away_cleanly() {
         "versions keep their model"
     );
 
+    // Tags change in place: no new version; default_tags stay merged underneath.
+    w.write("main.tf", &pipeline(&env, &s, "run-2", "  tags = { owner = \"sales\" }"));
+    w.tf_ok(&["apply", "-auto-approve"]);
+    assert_eq!(out(&w, "live"), "3", "tags publish no version");
+    let function_arn = rt.block_on(aws.lambda.get_function().function_name(&name).send()).expect("function");
+    let arn = function_arn.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string();
+    let listed = rt.block_on(aws.lambda.list_tags().resource(&arn).send()).expect("tags");
+    let tags = listed.tags().cloned().unwrap_or_default();
+    assert_eq!(
+        (tags.get("owner").map(String::as_str), tags.get("team").map(String::as_str)),
+        (Some("sales"), Some("ml"))
+    );
+
     // Canary with an alarm that fires during the bake: rolled back, the error names the alarm.
     let alarm = format!("{name}-errors");
     cloudwatch(

@@ -225,6 +225,16 @@ async fn apply_inner(
             .map_err(|e| aws_diag("set reserved_concurrency", e))?;
     }
 
+    // Tags of an existing function (a new one got them at creation), merged over default_tags.
+    if function_exists && prior.get_attr("tags") != config.get_attr("tags") {
+        let function_arn = prior.attr_str("function_arn").unwrap_or_default();
+        let wanted = tags(config, &ctx.data.default_tags);
+        let before = tags(prior, &ctx.data.default_tags);
+        let dropped: Vec<String> = before.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        c.lambda.untag_resource(function_arn, &dropped).await.map_err(|e| aws_diag("remove function tags", e))?;
+        c.lambda.tag_resource(function_arn, &wanted).await.map_err(|e| aws_diag("tag the function", e))?;
+    }
+
     // 5. The event source mapping on the alias: created, replaced, or updated in place.
     let alias_arn =
         progress.lock().ok().and_then(|p| p.state.attr_str("alias_arn").map(str::to_string)).unwrap_or_default();
