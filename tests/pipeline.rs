@@ -462,3 +462,29 @@ fn at_least_twenty_bad_inputs_get_diagnostics_at_their_attribute() {
     assert!(BAD.len() >= 20);
     assert!(missing.is_empty(), "not diagnosed at the attribute:\n{}\n\n{text}", missing.join("\n"));
 }
+
+/// `architecture = "arm64"` with an amd64 image (FROM scratch built on this amd64 engine): the
+/// apply refuses before creating anything, at the attribute.
+#[test]
+fn an_image_for_another_architecture_is_refused_before_anything_is_created() {
+    let Some(env) = env(NEEDS) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let name = unique("arch");
+    let s = Setup {
+        source: rt.block_on(aws.stream(&format!("{name}-events"))),
+        output: rt.block_on(aws.stream(&format!("{name}-predictions"))),
+        name: name.clone(),
+    };
+    let main = pipeline(&env, &s, "run-1", "  architecture = \"arm64\"");
+    let w = Workdir::new(&env, &main);
+    app(&w);
+    let r = w.tf(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!r.ok(), "{}", r.all());
+    let text = r.all();
+    assert!(text.contains("built for another platform") && text.contains("linux/amd64"), "{text}");
+    assert!(text.contains(&format!("on main.tf line {}", common::line_of(&main, "architecture ="))), "{text}");
+    let role = rt.block_on(aws.iam.get_role().role_name(format!("{name}-pipeline")).send());
+    assert!(role.is_err(), "no role may be created");
+    w.tf_ok(&["destroy", "-auto-approve"]);
+}

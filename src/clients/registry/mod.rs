@@ -39,6 +39,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::error_chain;
 
+mod platform;
 mod untag;
 
 /// Manifest media types this client asks for, in order of preference.

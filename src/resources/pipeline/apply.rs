@@ -138,6 +138,13 @@ async fn apply_inner(
     let planned = &req.planned_state;
     let prior = &req.prior_state;
     let c = Clients::open(&ctx.data).await?;
+    // A new image or architecture: refuse one built for another platform before anything moves.
+    if prior.is_null()
+        || prior.get_attr("image_uri") != config.get_attr("image_uri")
+        || prior.get_attr("architecture") != config.get_attr("architecture")
+    {
+        super::image::check_architecture(&ctx.data, config).await?;
+    }
     let name = config.attr_str("name").unwrap_or_default().to_string();
     let mut warnings = Diagnostics::new();
     set(progress, "id", Value::String(name.clone()));

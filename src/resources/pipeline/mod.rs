@@ -9,6 +9,7 @@ mod apply;
 mod clients;
 mod delete;
 pub mod env;
+mod image;
 mod import;
 mod plan;
 pub mod policy;

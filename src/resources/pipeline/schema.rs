@@ -144,7 +144,7 @@ pub fn schema() -> Schema {
     )
     .attribute(Attribute::new("name", Type::String).required().description("Function name (1-64 of `A-Za-z0-9-_`). Changing it replaces the pipeline."))
     .attribute(Attribute::new("image_uri", Type::String).required().description("Digest-pinned image `REPO@sha256:…`, e.g. `mlops_ecr_image.model.image_uri`. A `:tag` is accepted with a warning: Terraform cannot see tag moves."))
-    .attribute(text("architecture", "`x86_64` (default) or `arm64`."))
+    .attribute(text("architecture", "`x86_64` (default) or `arm64`. Checked against the image's own platform where the provider can read the image (the `ecr_registry_host` registry); a mismatch fails before anything is created."))
     .attribute(Attribute::new("role_arn", Type::String).optional().computed().description("Execution role to use. Without it the pipeline creates one with a least-privilege inline policy."))
     .attribute(Attribute::new("kms_key_arn", Type::String).optional().description("KMS key the model objects or streams are encrypted with; adds `kms:Decrypt` on exactly this key."))
     .attribute(Attribute::new("environment", Type::map(Type::String)).optional().description("Environment variables (the names the pipeline sets itself are refused)."))
