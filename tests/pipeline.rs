@@ -5,74 +5,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_types::region::Region;
+use common::moto::{unique, Aws};
 use common::{env, TestEnv, Workdir};
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"];
 
-fn unique(prefix: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await
-}
-
-/// Raw SDK clients on moto, to set up streams and alarms and to check what the provider did.
-struct Aws {
-    lambda: aws_sdk_lambda::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    kinesis: aws_sdk_kinesis::Client,
-}
-
-impl Aws {
-    async fn new(moto: &str) -> Self {
-        let c = sdk().await;
-        Self {
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            kinesis: aws_sdk_kinesis::Client::from_conf(
-                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-        }
-    }
-
-    async fn stream(&self, name: &str) -> String {
-        self.kinesis.create_stream().stream_name(name).shard_count(1).send().await.expect("create stream");
-        let d = self.kinesis.describe_stream_summary().stream_name(name).send().await.expect("describe stream");
-        d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
-    }
-
-    async fn alias_version(&self, function: &str, alias: &str) -> (String, usize) {
-        let a = self.lambda.get_alias().function_name(function).name(alias).send().await.expect("get alias");
-        let weights = a.routing_config().and_then(|r| r.additional_version_weights()).map(|w| w.len()).unwrap_or(0);
-        (a.function_version().unwrap_or_default().to_string(), weights)
-    }
-
-    async fn version_env(&self, function: &str, version: &str, key: &str) -> Option<String> {
-        let f =
-            self.lambda.get_function_configuration().function_name(function).qualifier(version).send().await.ok()?;
-        f.environment().and_then(|e| e.variables()).and_then(|v| v.get(key)).cloned()
-    }
 }
 
 /// Empties moto's queue of canned invoke results (it outlives earlier runs): queue a marker and

@@ -11,63 +11,14 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_types::region::Region;
 use common::fault_proxy::{FaultProxy, Rule};
+use common::moto::{unique, Aws};
 use common::{env, Run, TestEnv, Workdir};
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT"];
 
 /// Short backoff and bounds: nothing waits here, but a slip should not cost minutes.
 const FAST: &str = "0.1";
-
-fn unique(prefix: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
-async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await
-}
-
-/// Raw SDK clients on moto itself (not the proxy): making drift, checking what exists.
-struct Aws {
-    lambda: aws_sdk_lambda::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    kinesis: aws_sdk_kinesis::Client,
-}
-
-impl Aws {
-    async fn new(moto: &str) -> Self {
-        let c = sdk().await;
-        Self {
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            kinesis: aws_sdk_kinesis::Client::from_conf(
-                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-        }
-    }
-
-    async fn stream(&self, name: &str) -> String {
-        self.kinesis.create_stream().stream_name(name).shard_count(1).send().await.expect("create stream");
-        let d = self.kinesis.describe_stream_summary().stream_name(name).send().await.expect("describe stream");
-        d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
-    }
-}
 
 /// What a configuration varies.
 #[derive(Clone)]

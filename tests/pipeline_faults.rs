@@ -13,12 +13,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_types::region::Region;
 use common::fault_proxy::{FaultProxy, Rule};
+use common::moto::{unique, Aws};
 use common::{env, Run, TestEnv, Workdir};
 use serde_json::json;
 
@@ -26,51 +24,6 @@ const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT"];
 
 /// Backoff 0.05, 0.1, 0.2 … 1 s and a 90 s bound instead of 15 min: retries stay visible, fast.
 const FAST: &str = "0.1";
-
-fn unique(prefix: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
-async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await
-}
-
-/// Raw SDK clients on moto itself (not the proxy): setting up streams, checking what exists.
-struct Aws {
-    lambda: aws_sdk_lambda::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    kinesis: aws_sdk_kinesis::Client,
-}
-
-impl Aws {
-    async fn new(moto: &str) -> Self {
-        let c = sdk().await;
-        Self {
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            kinesis: aws_sdk_kinesis::Client::from_conf(
-                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-        }
-    }
-
-    async fn stream(&self, name: &str) -> String {
-        self.kinesis.create_stream().stream_name(name).shard_count(1).send().await.expect("create stream");
-        let d = self.kinesis.describe_stream_summary().stream_name(name).send().await.expect("describe stream");
-        d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
-    }
-}
 
 /// One pipeline in its own Terraform working directory, the provider talking to moto through
 /// its own fault proxy.
