@@ -163,6 +163,12 @@ impl PlanResponse {
         }
     }
 
+    /// The plan of a destroy: a null state, and the prior private state kept for the apply that
+    /// deletes (it says what the resource created).
+    pub fn destroy(prior_private: Vec<u8>) -> Self {
+        Self { planned_private: prior_private, ..Self::new(Value::Null) }
+    }
+
     /// An error plan: Terraform discards the planned state when there are errors.
     pub fn error(planned_state: Value, diagnostics: Diagnostics) -> Self {
         Self { diagnostics, ..Self::new(planned_state) }

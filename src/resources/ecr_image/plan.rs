@@ -103,10 +103,8 @@ const NEW_IMAGE_ATTRS: [&str; 4] = ["image_digest", "image_uri", "id", "previous
 
 pub async fn plan(ctx: &Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
     if req.is_destroy() {
-        // Keep the private state: destroy needs to know whether we created the repository.
-        let mut resp = PlanResponse::new(Value::Null);
-        resp.planned_private = req.prior_private;
-        return resp;
+        // Destroy needs to know whether we created the repository.
+        return PlanResponse::destroy(req.prior_private);
     }
     let schema = schema();
     let config = &req.config;

@@ -88,9 +88,7 @@ pub fn mapping_replaced(prior: &Value, config: &Value) -> bool {
 
 pub fn plan(req: PlanRequest) -> PlanResponse {
     if req.is_destroy() {
-        let mut resp = PlanResponse::new(Value::Null);
-        resp.planned_private = req.prior_private;
-        return resp;
+        return PlanResponse::destroy(req.prior_private);
     }
     let schema = schema();
     let config = &req.config;
