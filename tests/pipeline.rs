@@ -140,11 +140,7 @@ fn a_pipeline_deploys_rolls_out_rolls_back_imports_and_goes_away_cleanly() {
     );
     // The role's policy in IAM is the one state shows, on exactly this pipeline's ARNs.
     let role = format!("{name}-pipeline");
-    let stored = rt
-        .block_on(aws.iam.get_role_policy().role_name(&role).policy_name("mlops-pipeline").send())
-        .expect("role policy");
-    let doc = urlencoding_decode(stored.policy_document());
-    let in_iam: serde_json::Value = serde_json::from_str(&doc).expect("policy json");
+    let in_iam = rt.block_on(aws.role_policy(&role, "mlops-pipeline"));
     let in_state: serde_json::Value = serde_json::from_str(&out(&w, "policy")).expect("state policy");
     assert_eq!(in_iam, in_state);
     let text = in_state.to_string();
@@ -260,10 +256,9 @@ fn a_pipeline_deploys_rolls_out_rolls_back_imports_and_goes_away_cleanly() {
     // Destroy: no function, mapping, role or log group is left.
     w.tf_ok(&["destroy", "-auto-approve"]);
     rt.block_on(async {
-        assert!(aws.lambda.get_function().function_name(&name).send().await.is_err(), "function left");
-        let mappings = aws.lambda.list_event_source_mappings().event_source_arn(&s.source).send().await.expect("list");
-        assert!(mappings.event_source_mappings().is_empty(), "mapping left: {mappings:?}");
-        assert!(aws.iam.get_role().role_name(&role).send().await.is_err(), "role left");
+        assert!(!aws.function_exists(&name).await, "function left");
+        assert_eq!(aws.mappings(&s.source).await, Vec::<String>::new(), "mapping left");
+        assert!(!aws.role_exists(&role).await, "role left");
         let groups = aws
             .logs
             .describe_log_groups()
@@ -273,28 +268,6 @@ fn a_pipeline_deploys_rolls_out_rolls_back_imports_and_goes_away_cleanly() {
             .expect("groups");
         assert!(groups.log_groups().is_empty(), "log group left");
     });
-}
-
-/// IAM documents come back URL-encoded from AWS (moto may return them decoded).
-fn urlencoding_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// (arguments inside the resource, text on the line the diagnostic must point at, message fragment)

@@ -12,8 +12,8 @@
 mod common;
 
 use common::fault_proxy::{FaultProxy, Rule};
-use common::moto::{unique, Aws};
-use common::{env, Run, TestEnv, Workdir};
+use common::moto::{image, unique, Aws};
+use common::{env, flat, Run, TestEnv, Workdir};
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT"];
 
@@ -134,25 +134,15 @@ impl Fixture {
     }
 
     fn role_exists(&self, role: &str) -> bool {
-        match self.rt.block_on(self.aws.iam.get_role().role_name(role).send()) {
-            Ok(_) => true,
-            Err(e) => {
-                assert!(e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()), "GetRole: {e:?}");
-                false
-            }
-        }
+        self.rt.block_on(self.aws.role_exists(role))
     }
 
     fn log_group_exists(&self) -> bool {
-        let groups = self
-            .rt
-            .block_on(self.aws.logs.describe_log_groups().log_group_name_prefix(self.log_group()).send())
-            .expect("describe log groups");
-        groups.log_groups().iter().any(|g| g.log_group_name() == Some(self.log_group().as_str()))
+        self.rt.block_on(self.aws.log_group_exists(&self.log_group()))
     }
 
     fn function_exists(&self) -> bool {
-        self.rt.block_on(self.aws.lambda.get_function().function_name(&self.name).send()).is_ok()
+        self.rt.block_on(self.aws.function_exists(&self.name))
     }
 
     fn alias_version(&self) -> String {
@@ -172,11 +162,7 @@ impl Fixture {
 
     /// UUIDs of the mappings reading `stream`.
     fn mappings(&self, stream: &str) -> Vec<String> {
-        let out = self
-            .rt
-            .block_on(self.aws.lambda.list_event_source_mappings().event_source_arn(stream).send())
-            .expect("list mappings");
-        out.event_source_mappings().iter().filter_map(|m| m.uuid()).map(str::to_string).collect()
+        self.rt.block_on(self.aws.mappings(stream))
     }
 
     fn mapping(&self, uuid: &str) -> aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput {
@@ -185,11 +171,7 @@ impl Fixture {
 
     /// The inline policy of the created role, as JSON.
     fn role_policy(&self) -> serde_json::Value {
-        let p = self
-            .rt
-            .block_on(self.aws.iam.get_role_policy().role_name(self.role()).policy_name("mlops-pipeline").send())
-            .expect("role policy");
-        serde_json::from_str(&url_decode(p.policy_document())).expect("policy JSON")
+        self.rt.block_on(self.aws.role_policy(&self.role(), "mlops-pipeline"))
     }
 
     /// The AWS calls since the last reset, without STS (the credentials check).
@@ -206,37 +188,6 @@ impl Fixture {
             assert_eq!(self.mappings(stream), Vec::<String>::new(), "mappings left on {stream}");
         }
     }
-}
-
-fn image(name: &str, seed: char) -> String {
-    format!("127.0.0.1:5000/{name}@sha256:{}", seed.to_string().repeat(64))
-}
-
-/// IAM documents come back URL-encoded from AWS (moto may return them decoded).
-fn url_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Text with every run of whitespace as one space: Terraform wraps diagnostics at 80 columns.
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Index of the first `op` in `calls`.

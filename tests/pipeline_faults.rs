@@ -16,8 +16,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::{FaultProxy, Rule};
-use common::moto::{unique, Aws};
-use common::{env, Run, TestEnv, Workdir};
+use common::moto::{image, unique, Aws};
+use common::{env, flat, Run, TestEnv, Workdir};
 use serde_json::json;
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT"];
@@ -123,25 +123,15 @@ impl Fixture {
     }
 
     fn role_exists(&self) -> bool {
-        match self.rt.block_on(self.aws.iam.get_role().role_name(self.role()).send()) {
-            Ok(_) => true,
-            Err(e) => {
-                assert!(e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()), "GetRole: {e:?}");
-                false
-            }
-        }
+        self.rt.block_on(self.aws.role_exists(&self.role()))
     }
 
     fn log_group_exists(&self) -> bool {
-        let groups = self
-            .rt
-            .block_on(self.aws.logs.describe_log_groups().log_group_name_prefix(self.log_group()).send())
-            .expect("describe log groups");
-        groups.log_groups().iter().any(|g| g.log_group_name() == Some(self.log_group().as_str()))
+        self.rt.block_on(self.aws.log_group_exists(&self.log_group()))
     }
 
     fn function_exists(&self) -> bool {
-        self.rt.block_on(self.aws.lambda.get_function().function_name(&self.name).send()).is_ok()
+        self.rt.block_on(self.aws.function_exists(&self.name))
     }
 
     /// `(version the alias points at, image URI of $LATEST)` in moto.
@@ -155,11 +145,7 @@ impl Fixture {
     }
 
     fn mappings(&self) -> Vec<String> {
-        let out = self
-            .rt
-            .block_on(self.aws.lambda.list_event_source_mappings().event_source_arn(&self.source).send())
-            .expect("list mappings");
-        out.event_source_mappings().iter().filter_map(|m| m.uuid()).map(str::to_string).collect()
+        self.rt.block_on(self.aws.mappings(&self.source))
     }
 
     /// Nothing of the pipeline is left in moto.
@@ -169,10 +155,6 @@ impl Fixture {
         assert!(!self.log_group_exists(), "log group {} left", self.log_group());
         assert_eq!(self.mappings(), Vec::<String>::new(), "mappings left");
     }
-}
-
-fn image(name: &str, seed: char) -> String {
-    format!("127.0.0.1:5000/{name}@sha256:{}", seed.to_string().repeat(64))
 }
 
 /// What Ctrl-C in a terminal does: SIGINT to the whole foreground process group, i.e. terraform,
@@ -211,11 +193,6 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::proces
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Text with every run of whitespace as one space: Terraform wraps diagnostics at 80 columns.
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Positions of `op` in the call log.

@@ -190,6 +190,11 @@ provider "mlops" {{
     )
 }
 
+/// Text with every run of whitespace as one space: Terraform wraps diagnostics at 80 columns.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The 1-based line number of the first line of `text` containing `needle`.
 pub fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or_else(|| panic!("{needle:?} not in text"))

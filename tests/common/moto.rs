@@ -53,6 +53,42 @@ impl Aws {
         d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
     }
 
+    /// Whether the IAM role exists (any answer but NoSuchEntity fails the test).
+    pub async fn role_exists(&self, role: &str) -> bool {
+        match self.iam.get_role().role_name(role).send().await {
+            Ok(_) => true,
+            Err(e) => {
+                assert!(e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()), "GetRole: {e:?}");
+                false
+            }
+        }
+    }
+
+    /// An inline policy of a role as JSON (IAM answers URL-encoded documents; decoded as the
+    /// provider decodes them).
+    pub async fn role_policy(&self, role: &str, policy: &str) -> serde_json::Value {
+        let p = self.iam.get_role_policy().role_name(role).policy_name(policy).send().await.expect("role policy");
+        serde_json::from_str(&mlops::clients::iam::decode_policy(p.policy_document())).expect("policy JSON")
+    }
+
+    /// Whether a log group of exactly this name exists.
+    pub async fn log_group_exists(&self, name: &str) -> bool {
+        let groups =
+            self.logs.describe_log_groups().log_group_name_prefix(name).send().await.expect("describe log groups");
+        groups.log_groups().iter().any(|g| g.log_group_name() == Some(name))
+    }
+
+    pub async fn function_exists(&self, name: &str) -> bool {
+        self.lambda.get_function().function_name(name).send().await.is_ok()
+    }
+
+    /// UUIDs of the event source mappings reading `stream`.
+    pub async fn mappings(&self, stream: &str) -> Vec<String> {
+        let out =
+            self.lambda.list_event_source_mappings().event_source_arn(stream).send().await.expect("list mappings");
+        out.event_source_mappings().iter().filter_map(|m| m.uuid()).map(str::to_string).collect()
+    }
+
     /// The version an alias points at, and how many weighted versions it has.
     pub async fn alias_version(&self, function: &str, alias: &str) -> (String, usize) {
         let a = self.lambda.get_alias().function_name(function).name(alias).send().await.expect("get alias");
@@ -66,4 +102,9 @@ impl Aws {
             self.lambda.get_function_configuration().function_name(function).qualifier(version).send().await.ok()?;
         f.environment().and_then(|e| e.variables()).and_then(|v| v.get(key)).cloned()
     }
+}
+
+/// A digest-pinned image URI that needs no image: moto's Lambda never looks at it (FACTS.md).
+pub fn image(name: &str, seed: char) -> String {
+    format!("127.0.0.1:5000/{name}@sha256:{}", seed.to_string().repeat(64))
 }
