@@ -28,14 +28,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_ecr::config::http::HttpResponse;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageFailureCode, ImageIdentifier, ImageScanningConfiguration,
     ImageTagMutability, Tag,
 };
 use base64::Engine as _;
 
-use super::error_chain;
 use super::registry::MANIFEST_MEDIA_TYPES;
 
 /// The ECR client of one provider configuration.
@@ -207,14 +206,12 @@ enum Kind {
     Other,
 }
 
-/// The classification shared by every client ([`super::retry`]); ECR has no conflict kind, and
-/// BatchGetImage/BatchDeleteImage report a missing image as the failure code `ImageNotFound`.
-fn classify_service(code: Option<&str>, status: Option<u16>) -> Kind {
-    use super::retry::{classify_code, Kind as Shared};
-    if code == Some("ImageNotFound") {
-        return Kind::NotFound;
-    }
-    match classify_code(code, status) {
+/// ECR's kind of a failure the shared classification ([`super::retry`]) judged: ECR has no conflict
+/// kind, and BatchGetImage/BatchDeleteImage report a missing image as the code `ImageNotFound`.
+fn ecr_kind(shared: super::retry::Kind, code: Option<&str>) -> Kind {
+    use super::retry::Kind as Shared;
+    match shared {
+        _ if code == Some("ImageNotFound") => Kind::NotFound,
         Shared::Auth => Kind::Auth,
         Shared::Transient => Kind::Transient,
         Shared::NotFound => Kind::NotFound,
@@ -222,48 +219,20 @@ fn classify_service(code: Option<&str>, status: Option<u16>) -> Kind {
     }
 }
 
-/// Turns an SDK error into an [`EcrError`], keeping AWS's code and message.
+#[cfg(test)]
+fn classify_service(code: Option<&str>, status: Option<u16>) -> Kind {
+    ecr_kind(super::retry::classify_code(code, status), code)
+}
+
+/// Turns an SDK error into an [`EcrError`], keeping AWS's code and message (the reading every
+/// client shares, [`super::retry::sdk_failure`], with ECR's kinds).
 fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> EcrError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let (kind, code, message) = match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().map(str::to_string);
-            let message = match e.message() {
-                Some(m) if !m.is_empty() => m.to_string(),
-                _ => DisplayErrorContext(&err).to_string(),
-            };
-            (classify_service(code.as_deref(), status), code, message)
-        }
-        SdkError::TimeoutError(_) => (Kind::Transient, None, error_chain(&err)),
-        SdkError::DispatchFailure(dispatch) => {
-            use aws_config::retry::ErrorKind as RetryKind;
-            let message = error_chain(&err);
-            let lower = message.to_ascii_lowercase();
-            let retryable = matches!(
-                dispatch.as_other(),
-                Some(RetryKind::TransientError | RetryKind::ThrottlingError | RetryKind::ServerError)
-            );
-            let kind = if dispatch.is_io() || dispatch.is_timeout() || retryable {
-                Kind::Transient
-            } else if lower.contains("credential") || lower.contains("identity") {
-                // Credentials are resolved just before sending: a failure there surfaces as a dispatch failure.
-                Kind::Auth
-            } else {
-                Kind::Other
-            };
-            (kind, None, message)
-        }
-        // An answer that could not be read: judged by its HTTP status (5xx transient, 401/403 auth).
-        SdkError::ResponseError(_) => (classify_service(None, status), None, error_chain(&err)),
-        _ => (Kind::Other, None, error_chain(&err)),
-    };
-    // Messages are followed by more text in `Display`: no dangling full stop.
-    let message = message.trim_end().trim_end_matches('.').to_string();
-    match kind {
+    let failure = super::retry::sdk_failure(&err);
+    let (code, message) = (failure.code, failure.message);
+    match ecr_kind(failure.kind, code.as_deref()) {
         Kind::Auth => EcrError::Auth { operation, code, message },
         Kind::Transient => EcrError::Transient { operation, code, message },
         Kind::NotFound => EcrError::NotFound { operation, code, message },
