@@ -41,6 +41,9 @@ pub struct Session {
     pub ecr: Ecr,
     /// `ecr_registry_host`, when images go to an emulator's registry.
     pub host_override: Option<String>,
+    /// The token of this operation (registry ID, token): the registry lookups and the push share
+    /// one GetAuthorizationToken.
+    auth: tokio::sync::OnceCell<(String, RegistryAuth)>,
 }
 
 impl Session {
@@ -49,6 +52,7 @@ impl Session {
         Ok(Self {
             ecr: Ecr::new(sdk, data.aws.endpoints.get("ecr").map(String::as_str)),
             host_override: data.ecr_registry_host.clone(),
+            auth: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -65,6 +69,15 @@ impl Session {
     }
 
     pub async fn authorization(&self, registry_id: &str) -> Result<RegistryAuth, StoreError> {
+        let (id, auth) = self
+            .auth
+            .get_or_try_init(|| async {
+                Ok::<_, StoreError>((registry_id.to_string(), self.ecr.authorization(registry_id).await?))
+            })
+            .await?;
+        if id == registry_id {
+            return Ok(auth.clone());
+        }
         Ok(self.ecr.authorization(registry_id).await?)
     }
 
