@@ -72,6 +72,7 @@ impl Fixture {
              output \"live\" {{ value = mlops_pipeline.p.live_version }}\n\
              output \"uuid\" {{ value = mlops_pipeline.p.event_source_mapping_uuid }}\n\
              output \"role\" {{ value = mlops_pipeline.p.role_arn }}\n\
+             output \"exec_role\" {{ value = mlops_pipeline.p.execution_role_arn }}\n\
              output \"policy\" {{ value = mlops_pipeline.p.role_policy_json }}\n",
             p = self.proxy.url(),
             name = self.name,
@@ -360,6 +361,8 @@ fn switching_between_a_created_and_a_given_role_deletes_only_the_created_one() {
     let created = f.out("role");
     assert!(created.ends_with(&format!(":role/{}", f.role())), "{created}");
     assert_eq!(f.live_role(), created);
+    let in_iam = f.rt.block_on(f.aws.iam.get_role().role_name(f.role()).send()).expect("the created role");
+    assert_eq!(f.out("exec_role"), in_iam.role().map(|r| r.arn()).unwrap_or_default(), "runs with the created role");
 
     // Created → given, interrupted: the alias move fails, so the created role — still what the
     // live version runs with — stays, and the plan is not empty: the switch is not done.
@@ -378,6 +381,7 @@ fn switching_between_a_created_and_a_given_role_deletes_only_the_created_one() {
         f.write(&c);
         f.apply_ok();
         assert_eq!(f.out("role"), given);
+        assert_eq!(f.out("exec_role"), given, "round {round}: execution_role_arn is the given role_arn");
         assert_eq!(f.live_role(), given, "round {round}: the live version runs with the given role");
         f.plan_is_empty();
         assert!(!f.role_exists(&f.role()), "round {round}: the role the pipeline created is deleted");
@@ -391,6 +395,7 @@ fn switching_between_a_created_and_a_given_role_deletes_only_the_created_one() {
         f.write(&c);
         f.apply_ok();
         assert_eq!(f.out("role"), created);
+        assert_eq!(f.out("exec_role"), created);
         assert_eq!(f.live_role(), created);
         let generated: serde_json::Value = serde_json::from_str(&f.out("policy")).expect("policy in state");
         assert_eq!(f.role_policy(), generated);

@@ -64,6 +64,13 @@ fn set(progress: &Mutex<Progress>, attr: &str, v: Value) {
     record(progress, |p| set_attr(&mut p.state, attr, v));
 }
 
+/// The role the function runs with: `role_arn` (given or created) and its read-only mirror
+/// `execution_role_arn`, always written together.
+fn set_role(progress: &Mutex<Progress>, arn: &str) {
+    set(progress, "role_arn", Value::String(arn.to_string()));
+    set(progress, "execution_role_arn", Value::String(arn.to_string()));
+}
+
 /// Replaces unknowns with null (a state may hold none).
 fn without_unknowns(v: Value) -> Value {
     v.transform(|_, v| Ok::<_, std::convert::Infallible>(if v.is_unknown() { Value::Null } else { v }))
@@ -87,6 +94,7 @@ pub async fn create_or_update(ctx: &Ctx<ProviderData>, req: ApplyRequest) -> App
         if req.config.get_attr("role_arn").is_some_and(Value::is_null) {
             set_attr(&mut s, "role_arn", Value::Null);
         }
+        set_attr(&mut s, "execution_role_arn", Value::Null);
         s
     } else {
         req.prior_state.clone()
@@ -322,6 +330,7 @@ async fn apply_inner(
         let mut s = planned.clone();
         for attr in [
             "role_arn",
+            "execution_role_arn",
             "function_arn",
             "alias_arn",
             "live_version",
@@ -351,7 +360,7 @@ async fn ensure_role(
 ) -> Result<(String, bool), Diagnostics> {
     if let Some(given) = config.attr_str("role_arn") {
         set(progress, "role_policy_json", Value::Null);
-        set(progress, "role_arn", Value::String(given.to_string()));
+        set_role(progress, given);
         return Ok((given.to_string(), false));
     }
     let name = config.attr_str("name").unwrap_or_default();
@@ -403,7 +412,7 @@ async fn ensure_role(
             arn
         }
     };
-    set(progress, "role_arn", Value::String(arn.clone()));
+    set_role(progress, &arn);
     // What the role has now: nothing when just created, else what the last apply (or the refresh,
     // after a hand edit) recorded.
     let stored = if owned { prior.attr_str("role_policy_json") } else { None };

@@ -67,6 +67,7 @@ pub async fn import(ctx: &Ctx<ProviderData>, id: &str) -> ImportResponse {
         ("id", s(name)),
         ("image_uri", s(&f.image_uri)),
         ("role_arn", s(&f.role)),
+        ("execution_role_arn", s(&f.role)),
         ("function_arn", s(&f.arn)),
         ("alias_arn", s(&a.arn)),
         ("live_version", s(&a.version)),

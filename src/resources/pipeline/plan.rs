@@ -127,6 +127,10 @@ pub fn plan(req: PlanRequest) -> PlanResponse {
             set_attr(&mut planned, "event_source_mapping_uuid", Value::unknown());
         }
     }
+    // The role the function runs with is `role_arn` as planned: given, kept, or unknown until the
+    // pipeline creates its own.
+    let role = planned.get_attr("role_arn").cloned().unwrap_or(Value::Null);
+    set_attr(&mut planned, "execution_role_arn", if role.is_null() { Value::unknown() } else { role });
     PlanResponse {
         planned_state: planned,
         requires_replace,

@@ -47,6 +47,10 @@ async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> R
         crate::tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
         return Ok(Value::Null);
     };
+    // States written before `execution_role_arn` existed get it from `role_arn`.
+    if let Some(role) = state.attr_str("role_arn").map(str::to_string) {
+        set_attr(&mut state, "execution_role_arn", Value::String(role));
+    }
     let alias = state.attr_str("alias").unwrap_or(super::schema::defaults::ALIAS).to_string();
     match c.lambda.get_alias(&name, &alias).await.map_err(|e| e.to_string())? {
         Some(a) => {

@@ -158,6 +158,7 @@ pub fn schema() -> Schema {
     .attribute(Attribute::new("tags", Type::map(Type::String)).optional().description("Tags, merged over the provider's `default_tags`."))
     .attribute(text("alias", "Alias the mapping invokes. Default `live`. Changing it replaces the pipeline."))
     .attribute(computed("id", "The function name."))
+    .attribute(computed("execution_role_arn", "ARN of the execution role the function runs with: `role_arn` when given, else the role the pipeline created."))
     .attribute(computed("function_arn", "Unqualified function ARN."))
     .attribute(computed("alias_arn", "ARN of the alias; the mapping invokes it."))
     .attribute(computed("live_version", "Version the alias points at."))
