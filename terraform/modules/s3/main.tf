@@ -65,7 +65,7 @@ resource "aws_kms_key" "this" {
 resource "aws_kms_alias" "this" {
   count = local.create_kms_key ? 1 : 0
 
-  name          = "alias/s3-${var.bucket_name}"
+  name          = "alias/s3-${replace(var.bucket_name, ".", "-")}" # aliases allow no dots
   target_key_id = aws_kms_key.this[0].key_id
 }
 
