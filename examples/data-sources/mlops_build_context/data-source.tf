@@ -9,5 +9,6 @@ data "mlops_build_context" "model" {
 }
 
 output "model_context_hash" {
-  value = data.mlops_build_context.model.content_hash
+  description = "Changes exactly when what Docker would receive changes."
+  value       = data.mlops_build_context.model.content_hash
 }

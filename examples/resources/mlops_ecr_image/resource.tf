@@ -28,11 +28,13 @@ resource "mlops_ecr_image" "model" {
 }
 
 variable "model_version" {
-  type    = string
-  default = "2024-06-01"
+  type        = string
+  description = "Model version baked into the image as a build argument."
+  default     = "2024-06-01"
 }
 
 output "image_uri" {
   # REPOSITORY_URL@sha256:…, what aws_lambda_function.image_uri should get.
-  value = mlops_ecr_image.model.image_uri
+  description = "Digest-pinned URI of the pushed image."
+  value       = mlops_ecr_image.model.image_uri
 }

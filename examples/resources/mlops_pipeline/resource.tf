@@ -52,10 +52,12 @@ resource "mlops_pipeline" "sales" {
 }
 
 variable "run_id" {
-  type = string
+  type        = string
+  description = "Model run ID whose artifacts the new version loads."
 }
 
 variable "prefect_api_key" {
-  type      = string
-  sensitive = true
+  type        = string
+  description = "Prefect API key, passed as a sensitive environment variable."
+  sensitive   = true
 }
