@@ -34,9 +34,11 @@ env-status:
 nextest:
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
-# Both suites always run; nextest goes last so its "Summary [...] N tests run: N passed" closes the log.
+# Every suite always runs; nextest goes last so its "Summary [...] N tests run: N passed" closes the log.
+# pytest: the store-sales inference app and its training (examples/store-sales/lambda), moto in process.
 test: env-up nextest
 	. "$(ENV_SH)"; rc=0; \
+	"$$MLOPS_PYTHON_VENV/bin/python" -m pytest -q -p no:cacheprovider examples/store-sales/lambda || rc=$$?; \
 	cargo test --doc || rc=$$?; \
 	cargo nextest run --workspace --all-targets --no-fail-fast || rc=$$?; \
 	exit $$rc
@@ -52,10 +54,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-# Registry-format docs are generated from the provider's schema + examples/ (DESIGN.md);
-# tests/docs.rs fails when docs/ is stale.
+# Registry-format docs are generated from the provider's schema + examples/ (DESIGN.md), and the
+# modules' README inputs/outputs tables from their .tf files; tests/docs.rs and tests/modules.rs fail
+# when either is stale.
 docs:
-	MLOPS_UPDATE_DOCS=1 cargo test --test docs
+	MLOPS_UPDATE_DOCS=1 cargo test --test docs --test modules
 
 # Signed, reproducible release assets for the host platform (linux_amd64 here) in dist/; the signing key
 # is the caller's: GPG_FINGERPRINT (and GNUPGHOME). Other platforms: .github/workflows/release.yml.
