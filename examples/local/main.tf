@@ -1,6 +1,10 @@
-# The local demo: everything runs against the embedded local default (moto for AWS, the local
-# Docker engine and registry), started by scripts/testenv.sh. See run.sh.
+# The local demo: the lambda module of this repository on the embedded local default — every AWS
+# endpoint is the AWS emulator (moto), images go to the local registry, the Docker engine is the
+# local one (all started by `scripts/testenv.sh up`). `run.sh` seeds the streams and the model,
+# then applies this root; see README.md.
 terraform {
+  required_version = ">= 1.0"
+
   required_providers {
     mlops = {
       source = "mlops/mlops"
@@ -8,55 +12,64 @@ terraform {
   }
 }
 
-variable "aws_endpoint" {
-  type        = string
-  description = "Endpoint of the AWS emulator (moto)."
-  default     = "http://127.0.0.1:5050"
-}
-
 provider "mlops" {
   region     = "us-east-1"
   access_key = "testing"
   secret_key = "testing"
+
   endpoints {
-    sts = var.aws_endpoint
-    ecr = var.aws_endpoint
+    sts        = var.aws_endpoint
+    ecr        = var.aws_endpoint
+    lambda     = var.aws_endpoint
+    iam        = var.aws_endpoint
+    logs       = var.aws_endpoint
+    cloudwatch = var.aws_endpoint
+    kinesis    = var.aws_endpoint
+    s3         = var.aws_endpoint
   }
-  ecr_registry_host = "127.0.0.1:5000"
+
+  # Image bytes go to the local registry; moto's ECR holds only the repository.
+  ecr_registry_host = var.registry
 }
 
-data "mlops_build_context" "model" {
-  context = "${path.module}/app"
+module "predict" {
+  source = "../../terraform/modules/lambda"
+
+  name            = var.name
+  repository_name = var.repository_name
+  image_context   = "${path.root}/${var.image_context}"
+  platform        = "linux/amd64"
+  image_tags      = ["local"]
+
+  # No image can be pulled here: the Dockerfile's BASE_IMAGE is the Lambda-compatible Python base
+  # made locally by scripts/base-image.sh.
   build_args = {
-    MODEL_VERSION = "1"
+    BASE_IMAGE = var.base_image
   }
-  platform = "linux/amd64"
-}
 
-# Build the image from app/ and push it: to moto's ECR (repository) and the local registry (bytes).
-resource "mlops_ecr_image" "model" {
-  repository_name = "demo/model"
-  context         = "${path.module}/app"
-  build_args = {
-    MODEL_VERSION = "1"
+  source_stream_arn = var.source_stream_arn
+  output_stream_arn = var.output_stream_arn
+  starting_position = "TRIM_HORIZON"
+  batch_size        = var.batch_size
+
+  model_bucket = var.model_bucket
+  model_prefix = var.model_prefix
+  model_run_id = var.model_run_id
+
+  memory_size        = 512
+  timeout            = 30
+  log_retention_days = 7
+
+  environment = {
+    LOG_LEVEL = "INFO"
   }
-  platform = "linux/amd64"
-  tags     = ["stg"]
-}
 
-output "image_uri" {
-  description = "Digest-pinned: what a Lambda function should run."
-  value       = mlops_ecr_image.model.image_uri
-}
+  # No smoke test here. moto cannot run image functions: an invoke only returns the next canned
+  # result from one queue shared by everything talking to this moto (FACTS.md), so a smoke test
+  # would prove nothing and could take a result another test queued for its own deploy. The
+  # store-sales root configures the smoke test against real Lambda.
 
-output "rebuild_reason" {
-  value = mlops_ecr_image.model.rebuild_reason
-}
-
-output "content_hash" {
-  value = data.mlops_build_context.model.content_hash
-}
-
-output "files" {
-  value = data.mlops_build_context.model.files
+  tags = {
+    environment = "local"
+  }
 }
