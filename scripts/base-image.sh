@@ -65,10 +65,12 @@ install_runtime() { # $1 = rootfs, $2 = wheel dir
     cat >"$1/lambda-entrypoint.sh" <<'EOF'
 #!/bin/sh
 # The image CMD names the handler (module.function); awslambdaric serves it over AWS_LAMBDA_RUNTIME_API.
+# The handler's module is found in LAMBDA_TASK_ROOT whatever the working directory.
 if [ -z "${AWS_LAMBDA_RUNTIME_API:-}" ]; then
     echo "lambda-entrypoint: AWS_LAMBDA_RUNTIME_API is not set (host:port of a Lambda Runtime API)" >&2
     exit 1
 fi
+export PYTHONPATH="${LAMBDA_TASK_ROOT:-/var/task}${PYTHONPATH:+:$PYTHONPATH}"
 exec /usr/bin/python3 -m awslambdaric "$@"
 EOF
     chmod 0755 "$1/lambda-entrypoint.sh"
@@ -223,6 +225,16 @@ main() {
     "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
         die "no Docker daemon answers through $DOCKER (start one: scripts/testenv.sh up)"
     mkdir -p "$CACHE_DIR" "$(dirname "$LOG")"
+    # one build at a time; whoever waited finds the image the other one made
+    exec 9>"$CACHE_DIR/lock"
+    if ! flock -n 9; then
+        say "waiting for another base-image.sh to finish"
+        flock 9
+    fi
+    if [[ "$REBUILD" == 0 && "$(image_recipe)" == "$recipe" ]]; then
+        printf '%s\n' "$IMAGE_NAME"
+        return 0
+    fi
     : >"$LOG"
     tarball="$CACHE_DIR/rootfs-$recipe.tar.gz"
     if [[ "$REBUILD" == 1 || ! -s "$tarball" ]]; then

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import STREAM, kinesis_event, read_stream, sequence_number, upload_model
+from conftest import kinesis_event, read_stream, sequence_number, upload_model
 
 import handler
 from model import Model, SalesEvent, parse_date
@@ -164,4 +163,4 @@ def test_missing_settings_fail_the_batch(pipeline: Model, monkeypatch: pytest.Mo
 
     with pytest.raises(RuntimeError, match="PREDICTIONS_STREAM_NAME"):
         handler.handler(kinesis_event([{"store_id": 1, "date": "2024-06-03", "promo": 0}]), None)
-    assert boto3.client("kinesis").describe_stream_summary(StreamName=STREAM)
+    assert read_stream() == []
