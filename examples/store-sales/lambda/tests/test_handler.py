@@ -81,6 +81,16 @@ def test_an_empty_batch_succeeds_without_writing(pipeline: Model) -> None:
     assert read_stream() == []
 
 
+def test_an_empty_batch_smoke_tests_the_model(pipeline: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    gets = count_calls(handler.s3_client(), "GetObject")
+    handler.handler({"Records": []}, None)
+    assert len(gets) == 1
+
+    monkeypatch.setenv("RUN_ID", "run-that-was-never-trained")
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        handler.handler({"Records": []}, None)
+
+
 def test_the_model_is_loaded_once_per_container_and_again_when_run_id_changes(
     pipeline: Model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
