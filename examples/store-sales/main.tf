@@ -83,6 +83,7 @@ module "sales_events" {
   stream_mode            = "PROVISIONED"
   shard_count            = var.shard_count
   retention_period_hours = var.retention_period_hours
+  create_kms_key         = false
   kms_key_arn            = aws_kms_key.data.arn
   tags                   = local.tags
 }
@@ -94,6 +95,7 @@ module "predictions" {
   stream_mode            = "PROVISIONED"
   shard_count            = var.shard_count
   retention_period_hours = var.retention_period_hours
+  create_kms_key         = false
   kms_key_arn            = aws_kms_key.data.arn
   tags                   = local.tags
 }
@@ -101,9 +103,10 @@ module "predictions" {
 module "models" {
   source = "../../terraform/modules/s3"
 
-  bucket_name = var.model_bucket_name
-  kms_key_arn = aws_kms_key.data.arn
-  tags        = local.tags
+  bucket_name    = var.model_bucket_name
+  create_kms_key = false
+  kms_key_arn    = aws_kms_key.data.arn
+  tags           = local.tags
 }
 
 # Metadata of batches the mapping gives up on (after retries / record age) lands here instead of being lost.

@@ -41,9 +41,15 @@ variable "retention_period_hours" {
   }
 }
 
+variable "create_kms_key" {
+  type        = bool
+  description = "Create a customer managed key (with rotation) for this module. Set false to use kms_key_arn instead; a flag rather than a null check, so the key may be one created in the same configuration (unknown at plan time)."
+  default     = true
+}
+
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of the KMS key that encrypts the records. When null the module creates a customer managed key with rotation. Producers need kms:GenerateDataKey and consumers kms:Decrypt on it."
+  description = "Used only with create_kms_key = false (then required): ARN of the KMS key that encrypts the records. Producers need kms:GenerateDataKey and consumers kms:Decrypt on it."
   default     = null
 
   validation {

@@ -7,10 +7,10 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.name
 
-  create_kms_key = var.kms_key_arn == null
+  create_kms_key = var.create_kms_key
   kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
 
-  create_cluster = var.cluster_arn == null
+  create_cluster = var.create_cluster
   cluster_arn    = local.create_cluster ? aws_ecs_cluster.this[0].arn : var.cluster_arn
 
   build                 = var.build_context != null
@@ -18,19 +18,17 @@ locals {
   image                 = local.build ? mlops_ecr_image.this[0].image_uri : var.image_uri
 
   parameter_prefix      = coalesce(var.parameter_name_prefix, "/prefect/${var.name}")
-  create_url_parameter  = var.api_url_parameter_arn == null
-  create_key_parameter  = var.api_key_parameter_arn == null
-  api_url_parameter_arn = local.create_url_parameter ? aws_ssm_parameter.api_url[0].arn : var.api_url_parameter_arn
-  api_key_parameter_arn = local.create_key_parameter ? aws_ssm_parameter.api_key[0].arn : var.api_key_parameter_arn
+  api_url_parameter_arn = var.create_parameters ? aws_ssm_parameter.api_url[0].arn : var.api_url_parameter_arn
+  api_key_parameter_arn = var.create_parameters ? aws_ssm_parameter.api_key[0].arn : var.api_key_parameter_arn
 
   # The keys the execution role may decrypt the two parameters with: ours for the ones we create, the given
   # one for given parameters (none when those use the AWS managed aws/ssm key, whose policy already allows it).
   parameter_kms_key_arns = distinct(concat(
-    local.create_url_parameter || local.create_key_parameter ? [local.kms_key_arn] : [],
+    var.create_parameters ? [local.kms_key_arn] : [],
     var.parameters_kms_key_arn == null ? [] : [var.parameters_kms_key_arn],
   ))
   # Known at plan time (variables only), so it can drive count.
-  grant_parameter_kms = local.create_url_parameter || local.create_key_parameter || var.parameters_kms_key_arn != null
+  grant_parameter_kms = var.create_parameters || var.parameters_kms_key_arn != null
 
   log_group_name = "/ecs/${var.name}"
   log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
@@ -50,7 +48,7 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
-# KMS key (when none is given): encrypts the log group and the parameters the module creates.
+# KMS key (create_kms_key): encrypts the log group and the parameters the module creates.
 # ---------------------------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "kms" {
@@ -144,7 +142,7 @@ resource "aws_kms_alias" "this" {
 # ---------------------------------------------------------------------------------------------------------------
 
 resource "aws_ssm_parameter" "api_url" {
-  count = local.create_url_parameter ? 1 : 0
+  count = var.create_parameters ? 1 : 0
 
   name        = "${local.parameter_prefix}/PREFECT_API_URL"
   description = "PREFECT_API_URL of ECS service ${var.name}"
@@ -155,7 +153,7 @@ resource "aws_ssm_parameter" "api_url" {
 }
 
 resource "aws_ssm_parameter" "api_key" {
-  count = local.create_key_parameter ? 1 : 0
+  count = var.create_parameters ? 1 : 0
 
   name        = "${local.parameter_prefix}/PREFECT_API_KEY"
   description = "PREFECT_API_KEY of ECS service ${var.name}"

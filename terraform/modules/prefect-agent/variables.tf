@@ -103,9 +103,15 @@ variable "cpu_architecture" {
   }
 }
 
+variable "create_parameters" {
+  type        = bool
+  description = "Create the two SSM SecureString parameters from api_url and api_key (their values then sit in the Terraform state). False (default): use api_url_parameter_arn and api_key_parameter_arn, created outside Terraform."
+  default     = false
+}
+
 variable "api_url_parameter_arn" {
   type        = string
-  description = "ARN of an existing SSM SecureString parameter holding PREFECT_API_URL. Null creates one from api_url."
+  description = "ARN of an existing SSM SecureString parameter holding PREFECT_API_URL; required unless create_parameters is true."
   default     = null
 
   validation {
@@ -116,7 +122,7 @@ variable "api_url_parameter_arn" {
 
 variable "api_key_parameter_arn" {
   type        = string
-  description = "ARN of an existing SSM SecureString parameter holding PREFECT_API_KEY. Null creates one from api_key."
+  description = "ARN of an existing SSM SecureString parameter holding PREFECT_API_KEY; required unless create_parameters is true."
   default     = null
 
   validation {
@@ -127,7 +133,7 @@ variable "api_key_parameter_arn" {
 
 variable "api_url" {
   type        = string
-  description = "PREFECT_API_URL (e.g. https://api.prefect.cloud/api/accounts/ACCOUNT/workspaces/WORKSPACE), stored as a SecureString parameter; required when api_url_parameter_arn is null."
+  description = "PREFECT_API_URL (e.g. https://api.prefect.cloud/api/accounts/ACCOUNT/workspaces/WORKSPACE), stored as a SecureString parameter; required with create_parameters = true."
   default     = null
   sensitive   = true
 
@@ -139,7 +145,7 @@ variable "api_url" {
 
 variable "api_key" {
   type        = string
-  description = "PREFECT_API_KEY, stored as a SecureString parameter; required when api_key_parameter_arn is null. It ends up in the Terraform state: prefer api_key_parameter_arn."
+  description = "PREFECT_API_KEY, stored as a SecureString parameter; required with create_parameters = true. It ends up in the Terraform state: prefer api_key_parameter_arn."
   default     = null
   sensitive   = true
 }
@@ -157,7 +163,7 @@ variable "parameter_name_prefix" {
 
 variable "parameters_kms_key_arn" {
   type        = string
-  description = "KMS key the given (api_*_parameter_arn) parameters are encrypted with; the execution role may decrypt with exactly this key. Null when they use the AWS managed key aws/ssm."
+  description = "KMS key the given (api_*_parameter_arn) parameters are encrypted with; the execution role may decrypt with exactly this key, through SSM only. Null when they use the AWS managed key aws/ssm. Must be known at plan time (whether it is null decides a policy statement)."
   default     = null
 
   validation {
@@ -166,9 +172,15 @@ variable "parameters_kms_key_arn" {
   }
 }
 
+variable "create_kms_key" {
+  type        = bool
+  description = "Create a customer managed key (with rotation) for the log group and the created parameters. Set false to use kms_key_arn instead (a flag rather than a null check, so that key may be unknown at plan time)."
+  default     = true
+}
+
 variable "kms_key_arn" {
   type        = string
-  description = "KMS key that encrypts the log group and the parameters the module creates. Its policy must let logs.<region>.amazonaws.com use it for this log group. Null creates a key with rotation."
+  description = "Used only with create_kms_key = false (then required): KMS key of the log group and the created parameters. Its policy must let logs.<region>.amazonaws.com use it for the log group /ecs/<name>."
   default     = null
 
   validation {
@@ -177,9 +189,15 @@ variable "kms_key_arn" {
   }
 }
 
+variable "create_cluster" {
+  type        = bool
+  description = "Create an ECS cluster (Container Insights on) named after the service. Set false to run in cluster_arn."
+  default     = true
+}
+
 variable "cluster_arn" {
   type        = string
-  description = "ARN of an existing ECS cluster to run in. Null creates a cluster (Container Insights on)."
+  description = "Used only with create_cluster = false (then required): ARN of the ECS cluster to run in."
   default     = null
 
   validation {

@@ -2,12 +2,12 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  create_kms_key = var.kms_key_arn == null
+  create_kms_key = var.create_kms_key
   kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
   account_root   = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
 }
 
-# Key policy of the key the module creates when no kms_key_arn is given: the account administers and uses it;
+# Key policy of the key the module creates when create_kms_key is true: the account administers and uses it;
 # IAM policies in the account decide which principals may (the default delegation, written out action by action).
 data "aws_iam_policy_document" "kms" {
   count = local.create_kms_key ? 1 : 0

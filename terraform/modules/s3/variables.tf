@@ -14,9 +14,15 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "create_kms_key" {
+  type        = bool
+  description = "Create a customer managed key (with rotation) for this module. Set false to use kms_key_arn instead; a flag rather than a null check, so the key may be one created in the same configuration (unknown at plan time)."
+  default     = true
+}
+
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of the KMS key that encrypts the objects (SSE-KMS). When null the module creates a customer managed key with rotation."
+  description = "Used only with create_kms_key = false (then required): ARN of the KMS key that encrypts the objects (SSE-KMS)."
   default     = null
 
   validation {
