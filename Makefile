@@ -37,7 +37,7 @@ nextest:
 # Both suites always run; nextest goes last so its "Summary [...] N tests run: N passed" closes the log.
 test: env-up nextest
 	. "$(ENV_SH)"; rc=0; \
-	cargo test --doc || rc=$$?; \
+	cargo test --doc --workspace || rc=$$?; \
 	cargo nextest run --workspace --all-targets --no-fail-fast || rc=$$?; \
 	exit $$rc
 
@@ -50,7 +50,7 @@ fmt:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 # Registry-format docs are generated from the provider's schema + examples/ (DESIGN.md);
 # tests/docs.rs fails when docs/ is stale.

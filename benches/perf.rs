@@ -212,7 +212,7 @@ fn main() {
         let tmp = tempfile::tempdir().expect("tmp");
         let t = Instant::now();
         let mut child = Command::new(bin)
-            .env("TF_PLUGIN_MAGIC_COOKIE", mlops::tfplug::handshake::MAGIC_COOKIE_VALUE)
+            .env("TF_PLUGIN_MAGIC_COOKIE", tfplug::handshake::MAGIC_COOKIE_VALUE)
             .env("PLUGIN_PROTOCOL_VERSIONS", "6")
             .env("PLUGIN_CLIENT_CERT", &client_pem)
             .env("PLUGIN_UNIX_SOCKET_DIR", tmp.path())

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use mlops::provider::{MlopsProvider, ADDRESS};
-use mlops::tfplug::server::{serve, ServeError, ServeOptions};
+use tfplug::server::{serve, ServeError, ServeOptions};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

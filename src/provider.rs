@@ -9,12 +9,12 @@ use regex::Regex;
 
 use crate::clients::aws::{AssumeRole, AwsError, AwsSettings, SERVICES};
 use crate::clients::docker::DockerSettings;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::resource::{ConfigureRequest, DataSource, Provider, Resource};
-use crate::tfplug::schema::{Attribute, Block, NestedBlock, Schema};
-use crate::tfplug::value::{Type, Value};
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::path::AttributePath;
+use tfplug::resource::{ConfigureRequest, DataSource, Provider, Resource};
+use tfplug::schema::{Attribute, Block, NestedBlock, Schema};
+use tfplug::value::{Type, Value};
 
 /// The provider's source address, used in debug mode.
 pub const ADDRESS: &str = "registry.terraform.io/mlops/mlops";

@@ -41,7 +41,7 @@ use super::push::{split_reference, tag};
 use super::tarball::{stream_tar, TarError, TarSource};
 use crate::context::dockerignore::clean_path;
 use crate::context::Entry;
-use crate::tfplug::log;
+use tfplug::log;
 
 /// How many lines of the build log a failure keeps.
 pub const TAIL_LINES: usize = 40;

@@ -30,7 +30,7 @@ use aws_sdk_iam::types::Tag;
 use tokio_util::sync::CancellationToken;
 
 use super::retry::{code_suffix, human, retry, scale_bound, sdk_failure, Failure, Kind, RetryError, IAM_PROPAGATION};
-use crate::tfplug::log;
+use tfplug::log;
 
 /// The MalformedPolicyDocument message CreateRole answers while a principal in the trust policy
 /// (a new role or user) propagates; hashicorp/aws retries it.

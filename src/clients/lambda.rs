@@ -52,7 +52,7 @@ use super::retry::{
     code_suffix, human, retry, scale_bound, sdk_failure, wait_until, Failure, Kind, Poll, RetryError,
     LAMBDA_PROPAGATION,
 };
-use crate::tfplug::log;
+use tfplug::log;
 
 /// Messages of the `InvalidParameterValueException`s that CreateFunction and
 /// UpdateFunctionConfiguration answer while a new execution role (or its policy, or a KMS grant)

@@ -19,7 +19,7 @@ use aws_sdk_cloudwatchlogs::config::http::HttpResponse;
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 
 use super::retry::{code_suffix, sdk_failure, Failure, Kind};
-use crate::tfplug::log;
+use tfplug::log;
 
 /// The CloudWatch Logs client of one provider configuration.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::docker::{host_of, is_unreachable};
 use super::error_chain;
-use crate::tfplug::log;
+use tfplug::log;
 
 /// Minimum time between two logged byte counts of an ongoing upload.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);

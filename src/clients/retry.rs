@@ -51,7 +51,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::error_chain;
-use crate::tfplug::log;
+use tfplug::log;
 
 /// The environment variable that scales every delay of [`Backoff::new`] and every bound passed
 /// through [`scale_bound`] (a positive number; `0.01` turns 15 minutes into 9 seconds). Read once

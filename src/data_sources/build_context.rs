@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{self, ContextSpec, StatCache};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::resource::{Ctx, DataSource};
-use crate::tfplug::schema::{Attribute, Block, Schema};
-use crate::tfplug::value::{Number, Type, Value};
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::path::AttributePath;
+use tfplug::resource::{Ctx, DataSource};
+use tfplug::schema::{Attribute, Block, Schema};
+use tfplug::value::{Number, Type, Value};
 
 pub struct BuildContext;
 
@@ -189,7 +189,7 @@ pub async fn hash_until(spec: ContextSpec, cancel: &CancellationToken) -> Result
         let result = context::hash_context_until(&spec, cache.as_ref(), &stop);
         if let (Ok(_), Some(cache)) = (&result, &cache) {
             if let Err(e) = cache.save() {
-                crate::tfplug::log::debug(&format!("could not save the context hash cache: {e}"));
+                tfplug::log::debug(&format!("could not save the context hash cache: {e}"));
             }
         }
         result

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::provider::ProviderData;
-use crate::tfplug::resource::DataSource;
+use tfplug::resource::DataSource;
 
 pub mod build_context;
 

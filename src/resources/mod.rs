@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::provider::ProviderData;
-use crate::tfplug::resource::Resource;
+use tfplug::resource::Resource;
 
 pub mod ecr_image;
 pub mod pipeline;

@@ -22,12 +22,12 @@ use crate::clients::ecr::{ImageRef, RepositorySpec};
 use crate::clients::push::{push, remove_local};
 use crate::context::{ContextSpec, ContextSummary};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::plan::set_attr;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 

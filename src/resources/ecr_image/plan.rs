@@ -13,12 +13,12 @@ use super::schema::schema;
 use crate::context::{ContextSpec, ContextSummary};
 use crate::data_sources::build_context::{hash_until, spec_from};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::log;
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::plan::{default_plan, set_attr};
-use crate::tfplug::resource::{Ctx, PlanRequest, PlanResponse};
-use crate::tfplug::value::Value;
+use tfplug::diag::Diagnostic;
+use tfplug::log;
+use tfplug::path::AttributePath;
+use tfplug::plan::{default_plan, set_attr};
+use tfplug::resource::{Ctx, PlanRequest, PlanResponse};
+use tfplug::value::Value;
 
 /// The image tag for a content hash, labels and triggers: `ctx-` and 32 hex digits. Without
 /// triggers the tag is what it always was, so existing images keep their tags.

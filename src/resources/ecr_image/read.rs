@@ -4,11 +4,11 @@ use super::private::Private;
 use super::store::Session;
 use crate::clients::ecr::ImageRef;
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::plan::set_attr;
+use tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
+use tfplug::value::Value;
 
 /// Bound on the refresh's registry lookup (each request has its own, shorter, timeouts too).
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

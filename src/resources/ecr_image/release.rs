@@ -7,11 +7,11 @@ use super::apply::{extra_tags, string_list};
 use super::private::Private;
 use super::store::{Images, Release, Session, StoreError};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 

@@ -15,12 +15,12 @@ use super::rollout::{deploy, Deploy};
 use super::settings::{function_spec, mapping_spec, role_name, tags};
 use crate::clients::lambda::{LambdaError, FUNCTION_IAM_MESSAGES};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::plan::set_attr;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 

@@ -5,7 +5,7 @@ use crate::clients::iam::Iam;
 use crate::clients::lambda::Lambda;
 use crate::clients::logs::Logs;
 use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
+use tfplug::diag::Diagnostic;
 
 pub struct Clients {
     pub lambda: Lambda,

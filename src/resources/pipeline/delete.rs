@@ -9,11 +9,11 @@ use super::clients::Clients;
 use super::private::Private;
 use super::settings::role_name;
 use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 

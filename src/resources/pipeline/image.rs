@@ -3,9 +3,9 @@
 
 use crate::clients::registry::Registry;
 use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::log;
-use crate::tfplug::value::Value;
+use tfplug::diag::Diagnostic;
+use tfplug::log;
+use tfplug::value::Value;
 
 /// Lambda's name for an OCI architecture.
 fn lambda_architecture(oci: &str) -> Option<&'static str> {

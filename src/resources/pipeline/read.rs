@@ -9,10 +9,10 @@ use super::clients::Clients;
 use super::private::Private;
 use super::settings::{mapping_spec, role_name};
 use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{Ctx, ReadRequest, ReadResponse};
-use crate::tfplug::value::Value;
+use tfplug::diag::Diagnostic;
+use tfplug::plan::set_attr;
+use tfplug::resource::{Ctx, ReadRequest, ReadResponse};
+use tfplug::value::Value;
 
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -44,7 +44,7 @@ async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> R
     let c = Clients::open(&ctx.data).await.map_err(|d| d.detail)?;
     let name = state.attr_str("name").unwrap_or_default().to_string();
     let Some(_function) = c.lambda.get_function(&name, None).await.map_err(|e| e.to_string())? else {
-        crate::tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
+        tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
         return Ok(Value::Null);
     };
     let alias = state.attr_str("alias").unwrap_or(super::schema::defaults::ALIAS).to_string();

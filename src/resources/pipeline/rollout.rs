@@ -11,10 +11,10 @@ use super::apply::{aws_diag, with_role_hint, Progress};
 use super::clients::Clients;
 use super::settings::{is_subset, rollout, smoke_test, Rollout, SmokeTest};
 use crate::clients::lambda::FunctionSpec;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::log;
+use tfplug::plan::set_attr;
+use tfplug::value::Value;
 
 /// How long a function update or a new version may stay InProgress.
 const UPDATE_WAIT: Duration = Duration::from_secs(10 * 60);
