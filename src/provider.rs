@@ -10,7 +10,6 @@ use regex::Regex;
 use crate::clients::aws::{AssumeRole, AwsError, AwsSettings, SERVICES};
 use crate::clients::docker::DockerSettings;
 use tfplug::diag::{Diagnostic, Diagnostics};
-use tfplug::log;
 use tfplug::path::AttributePath;
 use tfplug::resource::{ConfigureRequest, DataSource, Provider, Resource};
 use tfplug::schema::{Attribute, Block, NestedBlock, Schema};
@@ -71,7 +70,7 @@ impl ProviderData {
                 let sdk = self.aws.load().await?;
                 if !self.skip_credentials_validation && !self.config_unknown {
                     let account = self.aws.validate(&sdk).await?;
-                    log::debug(&format!("AWS credentials verified with STS (account {account})"));
+                    tracing::debug!("AWS credentials verified with STS (account {account})");
                 }
                 Ok(sdk)
             })

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
-use tfplug::handshake::MAGIC_COOKIE_VALUE;
-use tfplug::proto::plugin::grpc_controller_client::GrpcControllerClient;
-use tfplug::proto::plugin::Empty;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tfplug::handshake::MAGIC_COOKIE_VALUE;
+use tfplug::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use tfplug::proto::plugin::Empty;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

@@ -189,7 +189,7 @@ pub async fn hash_until(spec: ContextSpec, cancel: &CancellationToken) -> Result
         let result = context::hash_context_until(&spec, cache.as_ref(), &stop);
         if let (Ok(_), Some(cache)) = (&result, &cache) {
             if let Err(e) = cache.save() {
-                tfplug::log::debug(&format!("could not save the context hash cache: {e}"));
+                tracing::debug!("could not save the context hash cache: {e}");
             }
         }
         result

@@ -102,7 +102,7 @@ pub async fn serve<P: Provider>(provider: P, opts: ServeOptions) -> Result<(), S
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
-    super::log::debug(&format!("plugin serving on {}", socket.display()));
+    tracing::debug!("plugin serving on {}", socket.display());
 
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -134,7 +134,7 @@ fn ignore_sigint() {
     if let Ok(mut sig) = signal(SignalKind::interrupt()) {
         tokio::spawn(async move {
             while sig.recv().await.is_some() {
-                super::log::debug("SIGINT ignored; waiting for StopProvider from Terraform");
+                tracing::debug!("SIGINT ignored; waiting for StopProvider from Terraform");
             }
         });
     }
@@ -148,7 +148,7 @@ fn exit_with_parent(shutdown: CancellationToken) {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             if std::os::unix::process::parent_id() != parent {
-                super::log::warn("Terraform is gone: shutting down");
+                tracing::warn!("Terraform is gone: shutting down");
                 shutdown.cancel();
                 // Give in-flight calls a moment, then make sure the process ends.
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -190,7 +190,7 @@ fn accept_loop(
                 _ = shutdown.cancelled() => break,
                 r = listener.accept() => match r {
                     Ok((s, _)) => s,
-                    Err(e) => { super::log::warn(&format!("accept failed: {e}")); continue; }
+                    Err(e) => { tracing::warn!("accept failed: {e}"); continue; }
                 },
             };
             let tx = tx.clone();
@@ -204,8 +204,8 @@ fn accept_loop(
                             Ok(Ok(tls)) => {
                                 let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
                             }
-                            Ok(Err(e)) => super::log::warn(&format!("refused a connection: TLS handshake failed: {e}")),
-                            Err(_) => super::log::warn("refused a connection: TLS handshake timed out"),
+                            Ok(Err(e)) => tracing::warn!("refused a connection: TLS handshake failed: {e}"),
+                            Err(_) => tracing::warn!("refused a connection: TLS handshake timed out"),
                         }
                     });
                 }

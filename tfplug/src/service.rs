@@ -106,7 +106,7 @@ async fn guarded<T>(fut: impl Future<Output = T>, on_panic: impl FnOnce(Diagnost
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            super::log::error(&format!("provider code panicked: {what}"));
+            tracing::error!("provider code panicked: {what}");
             on_panic(Diagnostic::error(
                 "The provider crashed while handling this request",
                 format!("{what}\n\nThe plugin is still running. Please report this with the configuration that triggered it."),
@@ -430,7 +430,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         _req: Request<pb::stop_provider::Request>,
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
-        super::log::info("StopProvider received: cancelling in-flight work");
+        tracing::info!("StopProvider received: cancelling in-flight work");
         self.stop.cancel();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }

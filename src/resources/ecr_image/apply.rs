@@ -23,7 +23,6 @@ use crate::clients::push::{push, remove_local};
 use crate::context::{ContextSpec, ContextSummary};
 use crate::provider::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
-use tfplug::log;
 use tfplug::plan::set_attr;
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
 use tfplug::timeouts;
@@ -201,7 +200,7 @@ async fn ensure_image(
         .await
         .map_err(|e| store_diag("ensure the ECR repository", &e).at_attr("repository_name"))?;
     if repo.created {
-        log::info(&format!("created ECR repository {name}"));
+        tracing::info!("created ECR repository {name}");
     }
     let url = session.repository_url(&repo);
     set_attr(&mut state, "repository_url", Value::String(url.clone()));
@@ -228,7 +227,7 @@ async fn ensure_image(
         .map_err(|e| store_diag("look up the image in the registry", &e))?;
     let digest = match existing {
         Some(d) => {
-            log::info(&format!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build"));
+            tracing::info!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build");
             d
         }
         None => {
@@ -303,7 +302,7 @@ async fn build_and_push(
         labels: build_labels(config),
         tags: vec![reference.clone()],
     };
-    log::info(&format!("building {reference} from {}", spec.context.display()));
+    tracing::info!("building {reference} from {}", spec.context.display());
     let built = build(&docker, build_req, cancel)
         .await
         .map_err(|e| Diagnostic::error(stopped("Docker build failed"), e.to_string()).at_attr("context"))?;

@@ -14,7 +14,6 @@ use crate::context::{ContextSpec, ContextSummary};
 use crate::data_sources::build_context::{hash_until, spec_from};
 use crate::provider::ProviderData;
 use tfplug::diag::Diagnostic;
-use tfplug::log;
 use tfplug::path::AttributePath;
 use tfplug::plan::{default_plan, set_attr};
 use tfplug::resource::{Ctx, PlanRequest, PlanResponse};
@@ -121,7 +120,7 @@ pub async fn plan(ctx: &Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
     // An input computed by another resource in this apply: the image is known only then.
     let known = match unknown_input(config) {
         Some(attr) => {
-            log::debug(&format!("{attr} is unknown at plan time: the image is decided at apply"));
+            tracing::debug!("{attr} is unknown at plan time: the image is decided at apply");
             None
         }
         None => match hash_config(config, &ctx.cancel).await {

@@ -5,7 +5,6 @@ use super::store::Session;
 use crate::clients::ecr::ImageRef;
 use crate::provider::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
-use tfplug::log;
 use tfplug::plan::set_attr;
 use tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
 use tfplug::value::Value;
@@ -54,7 +53,7 @@ pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
         Ok(None) => {
             // Keep the instance (its owner ID and the superseded images it still holds): the
             // empty digest makes the next plan rebuild in place.
-            log::warn(&format!("{name}@{digest} is gone from the registry: the next plan rebuilds it"));
+            tracing::warn!("{name}@{digest} is gone from the registry: the next plan rebuilds it");
             let mut state = state;
             for attr in ["image_digest", "image_uri"] {
                 set_attr(&mut state, attr, Value::String(String::new()));

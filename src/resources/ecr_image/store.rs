@@ -134,7 +134,7 @@ impl Images<'_> {
             match self.tag_once(repo, digest, tag).await {
                 Err(e) if e.transient && attempt < 4 => {
                     attempt += 1;
-                    tfplug::log::debug(&format!("tagging {repo}@{digest} as {tag} failed ({e}); retrying"));
+                    tracing::debug!("tagging {repo}@{digest} as {tag} failed ({e}); retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
                 }
                 other => return other,

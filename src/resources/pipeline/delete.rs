@@ -10,7 +10,6 @@ use super::private::Private;
 use super::settings::role_name;
 use crate::provider::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
-use tfplug::log;
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
 use tfplug::timeouts;
 use tfplug::value::Value;
@@ -68,12 +67,12 @@ async fn delete_inner(
     c.lambda.delete_function(name, cancel).await.map_err(|e| aws_diag("delete the function", e))?;
     if private.created_role {
         c.iam.delete_role(&role_name(name), cancel).await.map_err(|e| aws_diag("delete the execution role", e))?;
-        log::debug(&format!("deleted role {} and its policy {POLICY_NAME}", role_name(name)));
+        tracing::debug!("deleted role {} and its policy {POLICY_NAME}", role_name(name));
     }
     if private.created_log_group {
         let group = super::policy::log_group_name(name);
         c.logs.delete_log_group(&group).await.map_err(|e| aws_diag("delete the log group", e))?;
     }
-    log::info(&format!("pipeline {name} deleted"));
+    tracing::info!("pipeline {name} deleted");
     Ok(())
 }

@@ -4,7 +4,6 @@
 use crate::clients::registry::Registry;
 use crate::provider::ProviderData;
 use tfplug::diag::Diagnostic;
-use tfplug::log;
 use tfplug::value::Value;
 
 /// Lambda's name for an OCI architecture.
@@ -54,7 +53,7 @@ pub async fn check_architecture(data: &ProviderData, config: &Value) -> Result<(
         }
         Ok(None) => Ok(()),
         Err(e) => {
-            log::debug(&format!("could not read the platform of {uri}: {e}"));
+            tracing::debug!("could not read the platform of {uri}: {e}");
             Ok(())
         }
     }

@@ -44,7 +44,7 @@ async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> R
     let c = Clients::open(&ctx.data).await.map_err(|d| d.detail)?;
     let name = state.attr_str("name").unwrap_or_default().to_string();
     let Some(_function) = c.lambda.get_function(&name, None).await.map_err(|e| e.to_string())? else {
-        tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
+        tracing::warn!("function {name} is gone: removing the pipeline from state");
         return Ok(Value::Null);
     };
     let alias = state.attr_str("alias").unwrap_or(super::schema::defaults::ALIAS).to_string();
