@@ -9,4 +9,5 @@ pub mod context;
 pub mod data_sources;
 pub mod docs;
 pub mod provider;
+pub mod provider_data;
 pub mod resources;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::resource::DataSource;
 
 pub mod build_context;

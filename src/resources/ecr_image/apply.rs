@@ -21,7 +21,7 @@ use crate::clients::build::{build, BuildRequest};
 use crate::clients::ecr::{ImageRef, RepositorySpec};
 use crate::clients::push::{push, remove_local};
 use crate::context::{ContextSpec, ContextSummary};
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::plan::set_attr;
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};

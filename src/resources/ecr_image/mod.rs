@@ -20,7 +20,7 @@ pub mod store;
 
 use async_trait::async_trait;
 
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::Diagnostics;
 use tfplug::resource::{
     ApplyRequest, ApplyResponse, Ctx, ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,

@@ -3,7 +3,7 @@
 use super::private::Private;
 use super::store::Session;
 use crate::clients::ecr::ImageRef;
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::plan::set_attr;
 use tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};

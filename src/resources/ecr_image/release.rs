@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::apply::{extra_tags, string_list};
 use super::private::Private;
 use super::store::{Images, Release, Session, StoreError};
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
 use tfplug::timeouts;

@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::data_sources::build_context::{input_attributes, validate_inputs};
+use crate::context::inputs::{input_attributes, validate_inputs};
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::path::AttributePath;
 use tfplug::schema::{Attribute, Block, Schema};

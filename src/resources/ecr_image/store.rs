@@ -5,7 +5,7 @@
 use super::ownership::classify;
 use crate::clients::ecr::{Ecr, ImageRef, RegistryAuth, Repository, RepositorySpec};
 use crate::clients::registry::Registry;
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::Diagnostic;
 
 /// An error from ECR or the registry, with how the caller should treat it.

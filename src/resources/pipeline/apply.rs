@@ -14,7 +14,7 @@ use super::private::Private;
 use super::rollout::{deploy, Deploy};
 use super::settings::{function_spec, mapping_spec, role_name, tags};
 use crate::clients::lambda::{LambdaError, FUNCTION_IAM_MESSAGES};
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::plan::set_attr;
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};

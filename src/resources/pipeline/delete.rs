@@ -8,7 +8,7 @@ use super::apply::{aws_diag, POLICY_NAME};
 use super::clients::Clients;
 use super::private::Private;
 use super::settings::role_name;
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::{Diagnostic, Diagnostics};
 use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
 use tfplug::timeouts;

@@ -2,7 +2,7 @@
 //! registry `ecr_registry_host` names (ECR's API does not expose an image's config).
 
 use crate::clients::registry::Registry;
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::Diagnostic;
 use tfplug::value::Value;
 

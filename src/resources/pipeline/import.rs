@@ -11,7 +11,7 @@ use super::schema::defaults;
 use super::schema::schema;
 use super::settings::role_name;
 use crate::clients::lambda::FunctionInfo;
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::Diagnostic;
 use tfplug::plan::set_attr;
 use tfplug::resource::{Ctx, ImportResponse};

@@ -8,7 +8,7 @@ use super::apply::POLICY_NAME;
 use super::clients::Clients;
 use super::private::Private;
 use super::settings::{mapping_spec, role_name};
-use crate::provider::ProviderData;
+use crate::provider_data::ProviderData;
 use tfplug::diag::Diagnostic;
 use tfplug::plan::set_attr;
 use tfplug::resource::{Ctx, ReadRequest, ReadResponse};
