@@ -1,11 +1,14 @@
 //! `tfplugin6.Provider`: decodes each request with the right schema, calls the provider's
-//! resource or data source, and encodes the answer. A panic inside provider code becomes an
-//! error diagnostic; the plugin stays up.
+//! resource or data source, and encodes the answer. Every RPC takes the same path
+//! ([`ProviderService::answer`]): its work returns the answer or diagnostics, and a panic inside
+//! it becomes an error diagnostic; the plugin stays up.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use futures::FutureExt as _;
 use tokio_util::sync::CancellationToken;
@@ -13,7 +16,10 @@ use tonic::{Request, Response, Status};
 
 use super::diag::{path_to_proto, Diagnostic, Diagnostics};
 use super::proto::tfplugin6 as pb;
-use super::resource::{ApplyRequest, ConfigureRequest, Ctx, DataSource, PlanRequest, Provider, ReadRequest, Resource};
+use super::resource::{
+    ApplyRequest, ApplyResponse, ConfigureRequest, Ctx, DataSource, PlanRequest, PlanResponse, Provider, ReadRequest,
+    ReadResponse, Resource,
+};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -96,27 +102,39 @@ pub fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostic> {
         .map_err(|e| internal(&format!("could not encode a value: {e}")))
 }
 
-/// Runs provider code, turning a panic into an error diagnostic.
-async fn guarded<T>(fut: impl Future<Output = T>, on_panic: impl FnOnce(Diagnostic) -> T) -> T {
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(v) => v,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!("provider code panicked: {what}");
-            on_panic(Diagnostic::error(
-                "The provider crashed while handling this request",
-                format!("{what}\n\nThe plugin is still running. Please report this with the configuration that triggered it."),
-            ))
-        }
-    }
+/// The answer to a provider panic: an error diagnostic with what the panic said.
+fn panic_diagnostic(panic: Box<dyn Any + Send>) -> Diagnostic {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!("provider code panicked: {what}");
+    Diagnostic::error(
+        "The provider crashed while handling this request",
+        format!("{what}\n\nThe plugin is still running. Please report this with the configuration that triggered it."),
+    )
 }
 
-fn diags(d: impl Into<Diagnostics>) -> Vec<pb::Diagnostic> {
-    d.into().into_proto()
+impl<P: Provider> ProviderService<P> {
+    /// The one path every RPC takes. `work` decodes the request, calls the provider and encodes
+    /// the answer; when it returns diagnostics instead, or panics anywhere, `on_error` builds the
+    /// answer that carries them (keeping what must not be lost, such as the prior state).
+    async fn answer<R>(
+        &self,
+        rpc: &'static str,
+        work: impl Future<Output = Result<R, Diagnostics>>,
+        on_error: impl FnOnce(Diagnostics) -> R,
+    ) -> Result<Response<R>, Status> {
+        let started = Instant::now();
+        let out = match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(d)) => on_error(d),
+            Err(panic) => on_error(panic_diagnostic(panic).into()),
+        };
+        tracing::trace!(rpc, micros = started.elapsed().as_micros() as u64, "answered");
+        Ok(Response::new(out))
+    }
 }
 
 #[tonic::async_trait]
@@ -144,11 +162,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::validate_provider_config::Request>,
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let req = req.into_inner();
-        let diagnostics = match decode(req.config.as_ref(), &self.provider_schema.value_type()) {
-            Err(d) => diags(d),
-            Ok(config) => guarded(self.provider.validate(&config), Diagnostics::from).await.into_proto(),
+        let work = async {
+            let config = decode(req.config.as_ref(), &self.provider_schema.value_type())?;
+            let diagnostics = self.provider.validate(&config).await.into_proto();
+            Ok(pb::validate_provider_config::Response { diagnostics })
         };
-        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+        self.answer("ValidateProviderConfig", work, |d| pb::validate_provider_config::Response {
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn validate_resource_config(
@@ -156,14 +178,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::validate_resource_config::Request>,
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = req.into_inner();
-        let diagnostics = match self.resource(&req.type_name) {
-            Err(d) => diags(d),
-            Ok((res, schema)) => match decode(req.config.as_ref(), &schema.value_type()) {
-                Err(d) => diags(d),
-                Ok(config) => guarded(res.validate(&config), Diagnostics::from).await.into_proto(),
-            },
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &schema.value_type())?;
+            Ok(pb::validate_resource_config::Response { diagnostics: res.validate(&config).await.into_proto() })
         };
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics }))
+        self.answer("ValidateResourceConfig", work, |d| pb::validate_resource_config::Response {
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn validate_data_resource_config(
@@ -171,14 +194,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::validate_data_resource_config::Request>,
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = req.into_inner();
-        let diagnostics = match self.data_source(&req.type_name) {
-            Err(d) => diags(d),
-            Ok((ds, schema)) => match decode(req.config.as_ref(), &schema.value_type()) {
-                Err(d) => diags(d),
-                Ok(config) => guarded(ds.validate(&config), Diagnostics::from).await.into_proto(),
-            },
+        let work = async {
+            let (ds, schema) = self.data_source(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &schema.value_type())?;
+            Ok(pb::validate_data_resource_config::Response { diagnostics: ds.validate(&config).await.into_proto() })
         };
-        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics }))
+        self.answer("ValidateDataResourceConfig", work, |d| pb::validate_data_resource_config::Response {
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn upgrade_resource_state(
@@ -186,15 +210,16 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::upgrade_resource_state::Request>,
     ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
         let req = req.into_inner();
-        let result = self.resource(&req.type_name).map_err(Diagnostics::from).and_then(|(res, schema)| {
-            super::upgrade::upgrade(res.as_ref(), schema, req.version, req.raw_state.as_ref())
-        });
-        Ok(Response::new(match result {
-            Ok(upgraded_state) => {
-                pb::upgrade_resource_state::Response { upgraded_state: Some(upgraded_state), diagnostics: Vec::new() }
-            }
-            Err(d) => pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: d.into_proto() },
-        }))
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let upgraded = super::upgrade::upgrade(res.as_ref(), schema, req.version, req.raw_state.as_ref())?;
+            Ok(pb::upgrade_resource_state::Response { upgraded_state: Some(upgraded), diagnostics: Vec::new() })
+        };
+        self.answer("UpgradeResourceState", work, |d| pb::upgrade_resource_state::Response {
+            upgraded_state: None,
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn configure_provider(
@@ -202,23 +227,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::configure_provider::Request>,
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let req = req.into_inner();
-        let config = match decode(req.config.as_ref(), &self.provider_schema.value_type()) {
-            Ok(c) => c,
-            Err(d) => return Ok(Response::new(pb::configure_provider::Response { diagnostics: diags(d) })),
+        let work = async {
+            let config = decode(req.config.as_ref(), &self.provider_schema.value_type())?;
+            let creq = ConfigureRequest { terraform_version: req.terraform_version, config, cancel: self.stop.clone() };
+            let data = self.provider.configure(creq).await?;
+            *self.data.write().map_err(|_| internal("provider data lock poisoned"))? = Some(Arc::new(data));
+            Ok(pb::configure_provider::Response { diagnostics: Vec::new() })
         };
-        let creq = ConfigureRequest { terraform_version: req.terraform_version, config, cancel: self.stop.clone() };
-        let result = guarded(self.provider.configure(creq), |d| Err(d.into())).await;
-        let diagnostics = match result {
-            Ok(data) => {
-                match self.data.write() {
-                    Ok(mut slot) => *slot = Some(Arc::new(data)),
-                    Err(_) => return Err(Status::internal("provider data lock poisoned")),
-                }
-                Vec::new()
-            }
-            Err(d) => d.into_proto(),
-        };
-        Ok(Response::new(pb::configure_provider::Response { diagnostics }))
+        self.answer("ConfigureProvider", work, |d| pb::configure_provider::Response { diagnostics: d.into_proto() })
+            .await
     }
 
     async fn read_resource(
@@ -226,38 +243,26 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::read_resource::Request>,
     ) -> Result<Response<pb::read_resource::Response>, Status> {
         let req = req.into_inner();
-        let fail = |d: Diagnostic, state: Option<pb::DynamicValue>, private: Vec<u8>| {
-            // Keep the current state on error: nothing is dropped because a read failed.
-            Ok(Response::new(pb::read_resource::Response { new_state: state, diagnostics: diags(d), private }))
-        };
-        let (res, schema) = match self.resource(&req.type_name) {
-            Ok(r) => r,
-            Err(d) => return fail(d, req.current_state, req.private),
-        };
-        let ty = schema.value_type();
-        let current_state = match decode(req.current_state.as_ref(), &ty) {
-            Ok(v) => v,
-            Err(d) => return fail(d, req.current_state, req.private),
-        };
-        let ctx = match self.ctx() {
-            Ok(c) => c,
-            Err(d) => return fail(d, req.current_state, req.private),
-        };
-        let rreq = ReadRequest { current_state: current_state.clone(), private: req.private.clone() };
-        let out = guarded(res.read(ctx, rreq), |d| super::resource::ReadResponse {
-            new_state: current_state.clone(),
-            private: req.private.clone(),
-            diagnostics: d.into(),
-        })
-        .await;
-        match encode(&out.new_state, &ty) {
-            Ok(state) => Ok(Response::new(pb::read_resource::Response {
-                new_state: Some(state),
+        // On error the current state stays: nothing is dropped because a read failed.
+        let (kept_state, kept_private) = (req.current_state.clone(), req.private.clone());
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let ty = schema.value_type();
+            let current_state = decode(req.current_state.as_ref(), &ty)?;
+            let ctx = self.ctx()?;
+            let out: ReadResponse = res.read(ctx, ReadRequest { current_state, private: req.private }).await;
+            Ok(pb::read_resource::Response {
+                new_state: Some(encode(&out.new_state, &ty)?),
                 diagnostics: out.diagnostics.into_proto(),
                 private: out.private,
-            })),
-            Err(d) => fail(d, req.current_state, req.private),
-        }
+            })
+        };
+        self.answer("ReadResource", work, |d| pb::read_resource::Response {
+            new_state: kept_state,
+            diagnostics: d.into_proto(),
+            private: kept_private,
+        })
+        .await
     }
 
     async fn plan_resource_change(
@@ -265,48 +270,33 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
         let req = req.into_inner();
-        let fail = |d: Diagnostics| {
-            Ok(Response::new(pb::plan_resource_change::Response {
-                planned_state: None,
-                requires_replace: Vec::new(),
-                planned_private: Vec::new(),
-                diagnostics: d.into_proto(),
-                legacy_type_system: false,
-            }))
-        };
-        let (res, schema) = match self.resource(&req.type_name) {
-            Ok(r) => r,
-            Err(d) => return fail(d.into()),
-        };
-        let ty = schema.value_type();
-        let decoded = (|| {
-            Ok::<_, Diagnostic>(PlanRequest {
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let ty = schema.value_type();
+            let preq = PlanRequest {
                 prior_state: decode(req.prior_state.as_ref(), &ty)?,
                 proposed_new_state: decode(req.proposed_new_state.as_ref(), &ty)?,
                 config: decode(req.config.as_ref(), &ty)?,
-                prior_private: req.prior_private.clone(),
+                prior_private: req.prior_private,
+            };
+            let ctx = self.ctx()?;
+            let out: PlanResponse = res.plan(ctx, preq).await;
+            Ok(pb::plan_resource_change::Response {
+                planned_state: Some(encode(&out.planned_state, &ty)?),
+                requires_replace: out.requires_replace.into_iter().map(path_to_proto).collect(),
+                planned_private: out.planned_private,
+                diagnostics: out.diagnostics.into_proto(),
+                legacy_type_system: false,
             })
-        })();
-        let preq = match decoded {
-            Ok(p) => p,
-            Err(d) => return fail(d.into()),
         };
-        let ctx = match self.ctx() {
-            Ok(c) => c,
-            Err(d) => return fail(d.into()),
-        };
-        let out = guarded(res.plan(ctx, preq), |d| super::resource::PlanResponse::error(Value::Null, d.into())).await;
-        let planned_state = match encode(&out.planned_state, &ty) {
-            Ok(s) => s,
-            Err(d) => return fail(d.into()),
-        };
-        Ok(Response::new(pb::plan_resource_change::Response {
-            planned_state: Some(planned_state),
-            requires_replace: out.requires_replace.into_iter().map(path_to_proto).collect(),
-            planned_private: out.planned_private,
-            diagnostics: out.diagnostics.into_proto(),
+        self.answer("PlanResourceChange", work, |d| pb::plan_resource_change::Response {
+            planned_state: None,
+            requires_replace: Vec::new(),
+            planned_private: Vec::new(),
+            diagnostics: d.into_proto(),
             legacy_type_system: false,
-        }))
+        })
+        .await
     }
 
     async fn apply_resource_change(
@@ -314,46 +304,33 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::apply_resource_change::Request>,
     ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
         let req = req.into_inner();
-        let fail = |d: Diagnostics, state: Option<pb::DynamicValue>| {
-            Ok(Response::new(pb::apply_resource_change::Response {
-                new_state: state,
-                private: Vec::new(),
-                diagnostics: d.into_proto(),
-                legacy_type_system: false,
-            }))
-        };
-        let (res, schema) = match self.resource(&req.type_name) {
-            Ok(r) => r,
-            Err(d) => return fail(d.into(), req.prior_state),
-        };
-        let ty = schema.value_type();
-        let decoded = (|| {
-            Ok::<_, Diagnostic>(ApplyRequest {
+        // On error (or a panic mid-apply) the prior state stays, so nothing is orphaned.
+        let kept_state = req.prior_state.clone();
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let ty = schema.value_type();
+            let areq = ApplyRequest {
                 prior_state: decode(req.prior_state.as_ref(), &ty)?,
                 planned_state: decode(req.planned_state.as_ref(), &ty)?,
                 config: decode(req.config.as_ref(), &ty)?,
-                planned_private: req.planned_private.clone(),
-            })
-        })();
-        let areq = match decoded {
-            Ok(a) => a,
-            Err(d) => return fail(d.into(), req.prior_state),
-        };
-        let ctx = match self.ctx() {
-            Ok(c) => c,
-            Err(d) => return fail(d.into(), req.prior_state),
-        };
-        let prior = areq.prior_state.clone();
-        let out = guarded(res.apply(ctx, areq), |d| super::resource::ApplyResponse::partial(prior, d.into())).await;
-        match encode(&out.new_state, &ty) {
-            Ok(state) => Ok(Response::new(pb::apply_resource_change::Response {
-                new_state: Some(state),
+                planned_private: req.planned_private,
+            };
+            let ctx = self.ctx()?;
+            let out: ApplyResponse = res.apply(ctx, areq).await;
+            Ok(pb::apply_resource_change::Response {
+                new_state: Some(encode(&out.new_state, &ty)?),
                 private: out.private,
                 diagnostics: out.diagnostics.into_proto(),
                 legacy_type_system: false,
-            })),
-            Err(d) => fail(d.into(), req.prior_state),
-        }
+            })
+        };
+        self.answer("ApplyResourceChange", work, |d| pb::apply_resource_change::Response {
+            new_state: kept_state,
+            private: Vec::new(),
+            diagnostics: d.into_proto(),
+            legacy_type_system: false,
+        })
+        .await
     }
 
     async fn import_resource_state(
@@ -361,36 +338,25 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::import_resource_state::Request>,
     ) -> Result<Response<pb::import_resource_state::Response>, Status> {
         let req = req.into_inner();
-        let fail = |d: Diagnostics| {
-            Ok(Response::new(pb::import_resource_state::Response {
-                imported_resources: Vec::new(),
-                diagnostics: d.into_proto(),
-            }))
-        };
-        let (res, schema) = match self.resource(&req.type_name) {
-            Ok(r) => r,
-            Err(d) => return fail(d.into()),
-        };
-        let ctx = match self.ctx() {
-            Ok(c) => c,
-            Err(d) => return fail(d.into()),
-        };
-        let out = guarded(res.import(ctx, &req.id), super::resource::ImportResponse::error).await;
-        let mut imported_resources = Vec::new();
-        if let Some(state) = &out.state {
-            match encode(state, &schema.value_type()) {
-                Ok(state) => imported_resources.push(pb::import_resource_state::ImportedResource {
+        let work = async {
+            let (res, schema) = self.resource(&req.type_name)?;
+            let ctx = self.ctx()?;
+            let out = res.import(ctx, &req.id).await;
+            let imported_resources = match &out.state {
+                Some(state) => vec![pb::import_resource_state::ImportedResource {
                     type_name: req.type_name.clone(),
-                    state: Some(state),
-                    private: out.private.clone(),
-                }),
-                Err(d) => return fail(d.into()),
-            }
-        }
-        Ok(Response::new(pb::import_resource_state::Response {
-            imported_resources,
-            diagnostics: out.diagnostics.into_proto(),
-        }))
+                    state: Some(encode(state, &schema.value_type())?),
+                    private: out.private,
+                }],
+                None => Vec::new(),
+            };
+            Ok(pb::import_resource_state::Response { imported_resources, diagnostics: out.diagnostics.into_proto() })
+        };
+        self.answer("ImportResourceState", work, |d| pb::import_resource_state::Response {
+            imported_resources: Vec::new(),
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn read_data_source(
@@ -398,32 +364,22 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         req: Request<pb::read_data_source::Request>,
     ) -> Result<Response<pb::read_data_source::Response>, Status> {
         let req = req.into_inner();
-        let fail = |d: Diagnostics| {
-            Ok(Response::new(pb::read_data_source::Response { state: None, diagnostics: d.into_proto() }))
-        };
-        let (ds, schema) = match self.data_source(&req.type_name) {
-            Ok(r) => r,
-            Err(d) => return fail(d.into()),
-        };
-        let ty = schema.value_type();
-        let config = match decode(req.config.as_ref(), &ty) {
-            Ok(c) => c,
-            Err(d) => return fail(d.into()),
-        };
-        let ctx = match self.ctx() {
-            Ok(c) => c,
-            Err(d) => return fail(d.into()),
-        };
-        let (state, d) = guarded(ds.read(ctx, config), |d| (Value::Null, d.into())).await;
-        if d.has_errors() {
-            return fail(d);
-        }
-        match encode(&state, &ty) {
-            Ok(state) => {
-                Ok(Response::new(pb::read_data_source::Response { state: Some(state), diagnostics: d.into_proto() }))
+        let work = async {
+            let (ds, schema) = self.data_source(&req.type_name)?;
+            let ty = schema.value_type();
+            let config = decode(req.config.as_ref(), &ty)?;
+            let ctx = self.ctx()?;
+            let (state, d) = ds.read(ctx, config).await;
+            if d.has_errors() {
+                return Err(d);
             }
-            Err(e) => fail(e.into()),
-        }
+            Ok(pb::read_data_source::Response { state: Some(encode(&state, &ty)?), diagnostics: d.into_proto() })
+        };
+        self.answer("ReadDataSource", work, |d| pb::read_data_source::Response {
+            state: None,
+            diagnostics: d.into_proto(),
+        })
+        .await
     }
 
     async fn stop_provider(
