@@ -97,6 +97,7 @@ pub async fn serve<P: Provider>(provider: P, opts: ServeOptions) -> Result<(), S
         // Terraform forwards Ctrl-C as StopProvider; the signal itself must not kill us.
         ignore_sigint();
         exit_with_parent(shutdown.clone());
+        exit_when_stdout_closes(shutdown.clone());
         let line = handshake::handshake_line(&socket, server_cert.as_deref());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
@@ -154,6 +155,29 @@ fn exit_with_parent(shutdown: CancellationToken) {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 std::process::exit(0);
             }
+        }
+    });
+}
+
+/// Stops serving the moment Terraform's end of our stdout pipe closes (Terraform exited or was
+/// killed): the kernel reports an error condition on a pipe's write end once no reader is left.
+/// When stdout cannot be watched (a file, `/dev/null`), [`exit_with_parent`] remains.
+fn exit_when_stdout_closes(shutdown: CancellationToken) {
+    use std::os::fd::AsFd as _;
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else { return };
+    // `with_interest` is deprecated because a borrowed fd could be closed while registered; this
+    // one is an `OwnedFd` the `AsyncFd` owns, so it lives exactly as long as the registration.
+    // (The replacement is an `unsafe fn`, and this crate forbids unsafe code.)
+    #[allow(deprecated)]
+    let Ok(watch) = AsyncFd::with_interest(fd, Interest::ERROR) else {
+        return;
+    };
+    tokio::spawn(async move {
+        if watch.ready(Interest::ERROR).await.is_ok() {
+            tracing::warn!("Terraform closed the plugin's stdout: shutting down");
+            shutdown.cancel();
         }
     });
 }
@@ -269,12 +293,9 @@ struct Controller {
 impl gp::grpc_controller_server::GrpcController for Controller {
     async fn shutdown(&self, _req: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
         if !self.debug {
-            let token = self.shutdown.clone();
-            // Answer first, then stop serving.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                token.cancel();
-            });
+            // Stop serving now: the graceful shutdown still finishes this answer (in flight),
+            // and the process ends as soon as Terraform closes the connection.
+            self.shutdown.cancel();
         }
         Ok(Response::new(gp::Empty {}))
     }
