@@ -242,3 +242,21 @@ fn exits_when_terraform_disappears_without_cleaning_up() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn exits_when_terraform_closes_its_end_of_stdout() {
+    // Terraform gone, its parent still alive (here: this test): only the closed pipe tells.
+    let (pem, _, _) = client_cert();
+    let mut plugin = start(&pem);
+    drop(plugin.child.stdout.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = plugin.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the plugin kept running after its stdout reader went away");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!plugin.socket.exists(), "socket file left behind");
+}
