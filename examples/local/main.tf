@@ -26,7 +26,8 @@ provider "mlops" {
 }
 
 data "mlops_build_context" "model" {
-  context = "${path.module}/app"
+  context    = "${path.module}/app"
+  list_files = true # for the "files" output below; leave it off for large contexts
   build_args = {
     MODEL_VERSION = "1"
   }
