@@ -37,9 +37,9 @@ fn schema() -> Schema {
                 .description("`sha256:…` over the Dockerfile, build args, target, platform and every included file."),
         )
         .attribute(
-            Attribute::new("files", Type::list(Type::String))
-                .computed()
-                .description("Included paths, sorted; empty directories end with `/`. Null unless `list_files = true`."),
+            Attribute::new("files", Type::list(Type::String)).computed().description(
+                "Included paths, sorted; empty directories end with `/`. Null unless `list_files = true`.",
+            ),
         )
         .attribute(Attribute::new("file_count", Type::Number).computed().description("Number of included entries."))
         .attribute(Attribute::new("total_bytes", Type::Number).computed().description("Total size of included files."));

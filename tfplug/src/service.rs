@@ -1,6 +1,6 @@
 //! `tfplugin6.Provider`: decodes each request with the right schema, calls the provider's
 //! resource or data source, and encodes the answer. Every RPC takes the same path
-//! ([`ProviderService::answer`]): its work returns the answer or diagnostics, and a panic inside
+//! (`ProviderService::answer`): its work returns the answer or diagnostics, and a panic inside
 //! it becomes an error diagnostic; the plugin stays up.
 
 use std::any::Any;
