@@ -39,7 +39,7 @@ nextest:
 test: env-up nextest
 	. "$(ENV_SH)"; rc=0; \
 	"$$MLOPS_PYTHON_VENV/bin/python" -m pytest -q -p no:cacheprovider examples/store-sales/lambda || rc=$$?; \
-	cargo test --doc || rc=$$?; \
+	cargo test --doc --workspace || rc=$$?; \
 	cargo nextest run --workspace --all-targets --no-fail-fast || rc=$$?; \
 	exit $$rc
 
@@ -52,7 +52,7 @@ fmt:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 # Registry-format docs are generated from the provider's schema + examples/ (DESIGN.md), and the
 # modules' README inputs/outputs tables from their .tf files; tests/docs.rs and tests/modules.rs fail

@@ -25,6 +25,9 @@ mod private;
 mod context {
     pub use mlops::context::*;
 }
+#[path = "common/context.rs"]
+mod bench_context;
+use bench_context::make_context;
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -40,36 +43,6 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Creates (or reuses) a context of `files` files totalling about `mb` MiB.
-fn make_context(files: u64, mb: u64) -> PathBuf {
-    let base = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!(".cache/mlops-bench/ctx-{files}-{mb}"));
-    let marker = dir.join(".complete");
-    if marker.exists() {
-        return dir;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let size = (mb << 20) / files;
-    let mut buf = vec![0u8; size as usize];
-    let mut x: u64 = 0x1234_5678_9abc_def0;
-    for i in 0..files {
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
-        let p = dir.join(format!("d{:03}/f{i:06}.bin", i % 100));
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, &buf).expect("write");
-    }
-    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY . /data/\n").expect("dockerfile");
-    std::fs::write(dir.join(".dockerignore"), ".complete\n").expect("ignore");
-    std::fs::write(&marker, "").expect("marker");
-    dir
 }
 
 fn spec(dir: &Path) -> ContextSpec {
@@ -212,7 +185,7 @@ fn main() {
         let tmp = tempfile::tempdir().expect("tmp");
         let t = Instant::now();
         let mut child = Command::new(bin)
-            .env("TF_PLUGIN_MAGIC_COOKIE", mlops::tfplug::handshake::MAGIC_COOKIE_VALUE)
+            .env("TF_PLUGIN_MAGIC_COOKIE", tfplug::handshake::MAGIC_COOKIE_VALUE)
             .env("PLUGIN_PROTOCOL_VERSIONS", "6")
             .env("PLUGIN_CLIENT_CERT", &client_pem)
             .env("PLUGIN_UNIX_SOCKET_DIR", tmp.path())

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::provider::MlopsProvider;
-use crate::tfplug::resource::Provider as _;
-use crate::tfplug::schema::{AttrKind, Attribute, Block, Nesting, Schema};
-use crate::tfplug::value::Type;
+use tfplug::resource::Provider as _;
+use tfplug::schema::{AttrKind, Attribute, Block, Nesting, Schema};
+use tfplug::value::Type;
 
 /// Every docs file: relative path → markdown. `examples` is the `examples/` directory.
 pub fn render_all(examples: &Path) -> BTreeMap<String, String> {

@@ -1,6 +1,6 @@
 //! terraform-provider-mlops: a Terraform provider for MLOps teams on AWS.
 //!
-//! * [`tfplug`] is the plugin-protocol layer (tfplugin6 over gRPC). It knows Terraform and nothing else.
+//! * The [`tfplug`] crate is the plugin-protocol layer (tfplugin6 over gRPC). It knows Terraform and nothing else.
 //! * [`context`] computes the Docker build-context file set and content hash.
 //! * [`provider`], [`clients`], [`resources`] and [`data_sources`] are the provider itself.
 
@@ -9,5 +9,5 @@ pub mod context;
 pub mod data_sources;
 pub mod docs;
 pub mod provider;
+pub mod provider_data;
 pub mod resources;
-pub mod tfplug;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use mlops::provider::{MlopsProvider, ADDRESS};
-use mlops::tfplug::server::{serve, ServeError, ServeOptions};
+use tfplug::server::{serve, ServeError, ServeOptions};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         eprintln!("unknown argument {unknown:?}; usage: terraform-provider-mlops [--debug | --version]");
         return ExitCode::from(2);
     }
+    // Logs: hclog JSON lines on stderr, which Terraform re-logs under TF_LOG.
+    tfplug::log::install("mlops");
     // One TLS crypto provider for the whole process (the Docker TLS client asks for the default).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

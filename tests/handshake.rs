@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
-use mlops::tfplug::handshake::MAGIC_COOKIE_VALUE;
-use mlops::tfplug::proto::plugin::grpc_controller_client::GrpcControllerClient;
-use mlops::tfplug::proto::plugin::Empty;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tfplug::handshake::MAGIC_COOKIE_VALUE;
+use tfplug::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use tfplug::proto::plugin::Empty;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -241,4 +241,22 @@ fn exits_when_terraform_disappears_without_cleaning_up() {
         assert!(Instant::now() < deadline, "the orphaned plugin kept running");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn exits_when_terraform_closes_its_end_of_stdout() {
+    // Terraform gone, its parent still alive (here: this test): only the closed pipe tells.
+    let (pem, _, _) = client_cert();
+    let mut plugin = start(&pem);
+    drop(plugin.child.stdout.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = plugin.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the plugin kept running after its stdout reader went away");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!plugin.socket.exists(), "socket file left behind");
 }

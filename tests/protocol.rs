@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hyper_util::rt::TokioIo;
-use mlops::tfplug::diag::{Diagnostic, Diagnostics};
-use mlops::tfplug::proto::tfplugin6 as pb;
-use mlops::tfplug::proto::tfplugin6::provider_client::ProviderClient;
-use mlops::tfplug::resource::{
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::proto::tfplugin6 as pb;
+use tfplug::proto::tfplugin6::provider_client::ProviderClient;
+use tfplug::resource::{
     ApplyRequest, ApplyResponse, ConfigureRequest, Ctx, DataSource, PlanRequest, PlanResponse, Provider, ReadRequest,
     ReadResponse, Resource,
 };
-use mlops::tfplug::schema::{Attribute, Block, Nesting, Schema};
-use mlops::tfplug::server::provider_service;
-use mlops::tfplug::value::{decode_msgpack, encode_msgpack, Refinements, Type, Value};
+use tfplug::schema::{Attribute, Block, Nesting, Schema};
+use tfplug::server::provider_service;
+use tfplug::value::{decode_msgpack, encode_msgpack, Refinements, Type, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -65,7 +65,7 @@ impl Resource<()> for Widget {
             panic!("widget exploded");
         }
         let planned =
-            mlops::tfplug::plan::default_plan(&widget_schema(), &req.prior_state, &req.proposed_new_state, &req.config);
+            tfplug::plan::default_plan(&widget_schema(), &req.prior_state, &req.proposed_new_state, &req.config);
         PlanResponse::new(planned)
     }
     async fn apply(&self, ctx: Ctx<()>, req: ApplyRequest) -> ApplyResponse {
@@ -82,7 +82,7 @@ impl Resource<()> for Widget {
             }
         }
         let mut state = req.planned_state.clone();
-        mlops::tfplug::plan::set_attr(&mut state, "id", Value::String(format!("w-{name}")));
+        tfplug::plan::set_attr(&mut state, "id", Value::String(format!("w-{name}")));
         ApplyResponse::ok(state)
     }
     async fn read(&self, _ctx: Ctx<()>, req: ReadRequest) -> ReadResponse {
@@ -154,7 +154,7 @@ fn obj(fields: &[(&str, Value)]) -> Value {
         v = Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect());
     }
     for (k, val) in fields {
-        mlops::tfplug::plan::set_attr(&mut v, k, val.clone());
+        tfplug::plan::set_attr(&mut v, k, val.clone());
     }
     v
 }

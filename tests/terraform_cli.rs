@@ -18,7 +18,9 @@ fn context_dir(w: &Workdir) {
 
 fn data_source_config(env: &common::TestEnv) -> String {
     format!(
-        "{}\ndata \"mlops_build_context\" \"app\" {{\n  context = \"${{path.module}}/app\"\n  build_args = {{ MODEL = \"v1\" }}\n}}\n\
+        "{}\ndata \"mlops_build_context\" \"app\" {{\n  context = \"${{path.module}}/app\"\n  build_args = {{ MODEL = \"v1\" }}\n  list_files = true\n}}\n\
+         data \"mlops_build_context\" \"unlisted\" {{\n  context = \"${{path.module}}/app\"\n  build_args = {{ MODEL = \"v1\" }}\n}}\n\
+         output \"unlisted\" {{ value = data.mlops_build_context.unlisted }}\n\
          output \"hash\" {{ value = data.mlops_build_context.app.content_hash }}\n\
          output \"files\" {{ value = data.mlops_build_context.app.files }}\n\
          output \"count\" {{ value = data.mlops_build_context.app.file_count }}\n\
@@ -50,11 +52,17 @@ fn data_source_lifecycle_plan_apply_replan_destroy() {
     let files: Vec<&str> = out["files"]["value"].as_array().expect("files").iter().filter_map(|f| f.as_str()).collect();
     assert_eq!(files, [".dockerignore", "Dockerfile", "model.bin", "requirements.txt"]);
     assert_eq!(out["count"]["value"], 4);
+    // Without list_files: no path list in state, the same hash, count and bytes.
+    let unlisted = &out["unlisted"]["value"];
+    assert!(unlisted["files"].is_null(), "files must be null unless list_files = true: {unlisted}");
+    assert_eq!(unlisted["file_count"], 4);
+    assert_eq!(unlisted["content_hash"], out["hash"]["value"]);
     let expected_bytes = ["app/.dockerignore", "app/Dockerfile", "app/model.bin", "app/requirements.txt"]
         .iter()
         .map(|f| fs::metadata(w.path().join(f)).expect("stat").len())
         .sum::<u64>();
     assert_eq!(out["bytes"]["value"], expected_bytes);
+    assert_eq!(unlisted["total_bytes"], expected_bytes);
     let first_hash = out["hash"]["value"].as_str().expect("hash").to_string();
     assert!(first_hash.starts_with("sha256:") && first_hash.len() == 71, "{first_hash}");
 

@@ -41,7 +41,6 @@ use super::push::{split_reference, tag};
 use super::tarball::{stream_tar, TarError, TarSource};
 use crate::context::dockerignore::clean_path;
 use crate::context::Entry;
-use crate::tfplug::log;
 
 /// How many lines of the build log a failure keeps.
 pub const TAIL_LINES: usize = 40;
@@ -180,7 +179,7 @@ pub async fn build(docker: &Docker, req: BuildRequest, cancel: &CancellationToke
         options = options.t(first);
     }
 
-    log::info(&format!("docker build: sending {} context entries to {host}", req.entries.len()));
+    tracing::info!("docker build: sending {} context entries to {host}", req.entries.len());
     let source = TarSource { context: req.context, dockerfile, entries: req.entries };
     let tar = stream_tar(source);
     let mut log_tail = LogTail::default();
@@ -191,7 +190,7 @@ pub async fn build(docker: &Docker, req: BuildRequest, cancel: &CancellationToke
             biased;
             () = cancel.cancelled() => {
                 drop(stream);
-                log::info("docker build: cancelled");
+                tracing::info!("docker build: cancelled");
                 return Err(BuildError::Cancelled);
             }
             item = stream.next() => match item {
@@ -232,7 +231,7 @@ pub async fn build(docker: &Docker, req: BuildRequest, cancel: &CancellationToke
             split_reference(reference).ok_or_else(|| fail("not a REPOSITORY:TAG reference".into()))?;
         tag(docker, &image_id, repository, name).await.map_err(|e| fail(e.to_string()))?;
     }
-    log::info(&format!("docker build: built {image_id}"));
+    tracing::info!("docker build: built {image_id}");
     Ok(BuiltImage { image_id })
 }
 
@@ -246,7 +245,7 @@ fn classify(error: ApiError, host: String, mut log_tail: LogTail) -> BuildError 
         ApiError::DockerResponseServerError { status_code, message } => format!("{message} (HTTP {status_code})"),
         other => return BuildError::Daemon { host, message: error_chain(&other) },
     };
-    log::info(&format!("docker build: {}", message.trim_end()));
+    tracing::info!("docker build: {}", message.trim_end());
     log_tail.push(message.trim_end());
     BuildError::StepFailed { log_tail: log_tail.into_lines() }
 }
@@ -260,7 +259,7 @@ impl LogTail {
     fn record(&mut self, info: &BuildInfo) -> Option<String> {
         for text in [&info.stream, &info.status].into_iter().flatten() {
             for line in text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()) {
-                log::info(&format!("docker build: {line}"));
+                tracing::info!("docker build: {line}");
                 self.push(line);
             }
         }

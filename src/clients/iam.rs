@@ -30,7 +30,6 @@ use aws_sdk_iam::types::Tag;
 use tokio_util::sync::CancellationToken;
 
 use super::retry::{code_suffix, human, retry, scale_bound, sdk_failure, Failure, Kind, RetryError, IAM_PROPAGATION};
-use crate::tfplug::log;
 
 /// The MalformedPolicyDocument message CreateRole answers while a principal in the trust policy
 /// (a new role or user) propagates; hashicorp/aws retries it.
@@ -258,7 +257,7 @@ impl Iam {
             let tag = Tag::builder().key(key).value(value).build().map_err(|e| IamError::other(OP, e.to_string()))?;
             request = request.tags(tag);
         }
-        log::info(&format!("iam: creating role {name}"));
+        tracing::info!("iam: creating role {name}");
         let what = format!("CreateRole {name}");
         let result = retry(&what, scale_bound(IAM_PROPAGATION), cancel, is_invalid_principal, || {
             let request = request.clone();
@@ -291,7 +290,7 @@ impl Iam {
 
     /// PutRolePolicy: creates or replaces the inline policy `policy_name` of `role`.
     pub async fn put_role_policy(&self, role: &str, policy_name: &str, document_json: &str) -> Result<(), IamError> {
-        log::info(&format!("iam: writing the inline policy {policy_name} of role {role}"));
+        tracing::info!("iam: writing the inline policy {policy_name} of role {role}");
         self.client
             .put_role_policy()
             .role_name(role)
@@ -317,7 +316,7 @@ impl Iam {
     /// every managed policy, deletes every inline policy, then DeleteRole retried on
     /// DeleteConflict for 2 min. A role (or policy) already gone is success.
     pub async fn delete_role(&self, name: &str, cancel: &CancellationToken) -> Result<(), IamError> {
-        log::info(&format!("iam: deleting role {name}"));
+        tracing::info!("iam: deleting role {name}");
         match self.detach_everything(name).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => return Ok(()),
@@ -354,7 +353,7 @@ impl Iam {
             .map_err(|e| classify("ListInstanceProfilesForRole", e))?;
         for profile in profiles {
             let profile = profile.instance_profile_name();
-            log::debug(&format!("iam: removing role {name} from instance profile {profile}"));
+            tracing::debug!("iam: removing role {name} from instance profile {profile}");
             let result = self
                 .client
                 .remove_role_from_instance_profile()
@@ -377,7 +376,7 @@ impl Iam {
             .map_err(|e| classify("ListAttachedRolePolicies", e))?;
         for policy in attached {
             let Some(arn) = policy.policy_arn() else { continue };
-            log::debug(&format!("iam: detaching {arn} from role {name}"));
+            tracing::debug!("iam: detaching {arn} from role {name}");
             let result = self.client.detach_role_policy().role_name(name).policy_arn(arn).send().await;
             ignore_not_found(result.map(drop).map_err(|e| classify("DetachRolePolicy", e)))?;
         }
@@ -393,7 +392,7 @@ impl Iam {
             .await
             .map_err(|e| classify("ListRolePolicies", e))?;
         for policy in inline {
-            log::debug(&format!("iam: deleting the inline policy {policy} of role {name}"));
+            tracing::debug!("iam: deleting the inline policy {policy} of role {name}");
             let result = self.client.delete_role_policy().role_name(name).policy_name(&policy).send().await;
             ignore_not_found(result.map(drop).map_err(|e| classify("DeleteRolePolicy", e)))?;
         }

@@ -52,7 +52,6 @@ use super::retry::{
     code_suffix, human, retry, scale_bound, sdk_failure, wait_until, Failure, Kind, Poll, RetryError,
     LAMBDA_PROPAGATION,
 };
-use crate::tfplug::log;
 
 /// Messages of the `InvalidParameterValueException`s that CreateFunction and
 /// UpdateFunctionConfiguration answer while a new execution role (or its policy, or a KMS grant)
@@ -697,7 +696,7 @@ impl Lambda {
         if !spec.tags.is_empty() {
             request = request.set_tags(Some(to_hash(&spec.tags)));
         }
-        log::info(&format!("lambda: creating function {} from {}", spec.name, spec.image_uri));
+        tracing::info!("lambda: creating function {} from {}", spec.name, spec.image_uri);
         let what = format!("CreateFunction {}", spec.name);
         let out = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, function_retryable, || {
             let request = request.clone();
@@ -803,7 +802,7 @@ impl Lambda {
             request =
                 request.logging_config(LoggingConfig::builder().log_group(group).log_format(LogFormat::Text).build());
         }
-        log::info(&format!("lambda: updating the configuration of {}", spec.name));
+        tracing::info!("lambda: updating the configuration of {}", spec.name);
         let what = format!("UpdateFunctionConfiguration {}", spec.name);
         let out = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, function_retryable, || {
             let request = request.clone();
@@ -833,7 +832,7 @@ impl Lambda {
             .image_uri(image_uri)
             .architectures(Architecture::from(architecture))
             .publish(false);
-        log::info(&format!("lambda: updating the code of {name} to {image_uri}"));
+        tracing::info!("lambda: updating the code of {name} to {image_uri}");
         let what = format!("UpdateFunctionCode {name}");
         let out = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, function_retryable, || {
             let request = request.clone();
@@ -908,7 +907,7 @@ impl Lambda {
         .await
         .map_err(|e| LambdaError::from_retry(what.clone(), e))?;
         let info = checked(OP, function_info!(&out))?;
-        log::info(&format!("lambda: published {name} version {}", info.version));
+        tracing::info!("lambda: published {name} version {}", info.version);
         Ok(info)
     }
 
@@ -916,7 +915,7 @@ impl Lambda {
     pub async fn put_reserved_concurrency(&self, name: &str, reserved: Option<i32>) -> Result<(), LambdaError> {
         match reserved {
             Some(n) => {
-                log::info(&format!("lambda: reserving {n} concurrent executions for {name}"));
+                tracing::info!("lambda: reserving {n} concurrent executions for {name}");
                 self.client
                     .put_function_concurrency()
                     .function_name(name)
@@ -926,7 +925,7 @@ impl Lambda {
                     .map_err(|e| classify("PutFunctionConcurrency", e))?;
             }
             None => {
-                log::info(&format!("lambda: removing the reserved concurrency of {name}"));
+                tracing::info!("lambda: removing the reserved concurrency of {name}");
                 self.client
                     .delete_function_concurrency()
                     .function_name(name)
@@ -957,7 +956,7 @@ impl Lambda {
     /// them behind (moto; AWS deletes them asynchronously).
     pub async fn delete_function(&self, name: &str, cancel: &CancellationToken) -> Result<(), LambdaError> {
         const OP: &str = "DeleteFunction";
-        log::info(&format!("lambda: deleting function {name}"));
+        tracing::info!("lambda: deleting function {name}");
         let request = self.client.delete_function().function_name(name);
         let what = format!("DeleteFunction {name}");
         let result = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, is_update_conflict, || {
@@ -1016,7 +1015,7 @@ impl Lambda {
         if version.is_empty() || version == "$LATEST" {
             return Err(LambdaError::other(OP, format!("refusing to delete version {version:?} of {name}")));
         }
-        log::info(&format!("lambda: deleting {name} version {version}"));
+        tracing::info!("lambda: deleting {name} version {version}");
         match self.client.delete_function().function_name(name).qualifier(version).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
@@ -1065,7 +1064,7 @@ impl Lambda {
         version: &str,
         weights: &BTreeMap<String, f64>,
     ) -> Result<AliasInfo, LambdaError> {
-        log::info(&format!("lambda: creating alias {function}:{alias} -> {version}{}", weights_text(weights)));
+        tracing::info!("lambda: creating alias {function}:{alias} -> {version}{}", weights_text(weights));
         let mut request = self.client.create_alias().function_name(function).name(alias).function_version(version);
         if !weights.is_empty() {
             request = request.routing_config(routing(weights));
@@ -1083,7 +1082,7 @@ impl Lambda {
         version: &str,
         weights: &BTreeMap<String, f64>,
     ) -> Result<AliasInfo, LambdaError> {
-        log::info(&format!("lambda: moving alias {function}:{alias} -> {version}{}", weights_text(weights)));
+        tracing::info!("lambda: moving alias {function}:{alias} -> {version}{}", weights_text(weights));
         let out = self
             .client
             .update_alias()
@@ -1130,7 +1129,7 @@ impl Lambda {
 
     /// DeleteAlias; already gone is success.
     pub async fn delete_alias(&self, function: &str, alias: &str) -> Result<(), LambdaError> {
-        log::info(&format!("lambda: deleting alias {function}:{alias}"));
+        tracing::info!("lambda: deleting alias {function}:{alias}");
         match self.client.delete_alias().function_name(function).name(alias).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
@@ -1170,11 +1169,11 @@ impl Lambda {
             .operation_attempt_timeout(timeout)
             .operation_timeout(timeout)
             .build();
-        log::debug(&format!(
+        tracing::debug!(
             "lambda: invoking {function}{} ({} bytes)",
             qualifier.map(|q| format!(":{q}")).unwrap_or_default(),
             payload.len()
-        ));
+        );
         let out = self
             .client
             .invoke()
@@ -1211,7 +1210,7 @@ impl Lambda {
             .event_source_arn(&spec.stream_arn)
             .starting_position(EventSourcePosition::from(spec.starting_position.as_str()))
             .set_starting_position_timestamp(spec.starting_position_timestamp.map(DateTime::from_secs));
-        log::info(&format!("lambda: creating the event source mapping {} -> {}", spec.stream_arn, spec.function_arn));
+        tracing::info!("lambda: creating the event source mapping {} -> {}", spec.stream_arn, spec.function_arn);
         let what = format!("CreateEventSourceMapping {} -> {}", spec.stream_arn, spec.function_arn);
         let out = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, is_mapping_iam_propagation, || {
             let request = request.clone();
@@ -1257,7 +1256,7 @@ impl Lambda {
     ) -> Result<MappingInfo, LambdaError> {
         const OP: &str = "UpdateEventSourceMapping";
         let request = mapping_settings!(self.client.update_event_source_mapping().uuid(uuid), spec, true);
-        log::info(&format!("lambda: updating the event source mapping {uuid}"));
+        tracing::info!("lambda: updating the event source mapping {uuid}");
         let what = format!("UpdateEventSourceMapping {uuid}");
         let retryable = |e: &LambdaError| is_mapping_iam_propagation(e) || e.code() == Some("ResourceInUseException");
         let out = retry(&what, scale_bound(LAMBDA_PROPAGATION), cancel, retryable, || {
@@ -1280,7 +1279,7 @@ impl Lambda {
     /// Deleting until it is gone (5 min). Already gone is success.
     pub async fn delete_mapping(&self, uuid: &str, cancel: &CancellationToken) -> Result<(), LambdaError> {
         const OP: &str = "DeleteEventSourceMapping";
-        log::info(&format!("lambda: deleting the event source mapping {uuid}"));
+        tracing::info!("lambda: deleting the event source mapping {uuid}");
         let request = self.client.delete_event_source_mapping().uuid(uuid);
         let what = format!("DeleteEventSourceMapping {uuid}");
         let in_use = |e: &LambdaError| e.code() == Some("ResourceInUseException");

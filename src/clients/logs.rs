@@ -19,7 +19,6 @@ use aws_sdk_cloudwatchlogs::config::http::HttpResponse;
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 
 use super::retry::{code_suffix, sdk_failure, Failure, Kind};
-use crate::tfplug::log;
 
 /// The CloudWatch Logs client of one provider configuration.
 #[derive(Debug, Clone)]
@@ -142,9 +141,9 @@ impl Logs {
         let request =
             self.client.create_log_group().log_group_name(name).set_tags(Some(tags).filter(|t| !t.is_empty()));
         match request.send().await {
-            Ok(_) => log::info(&format!("logs: created log group {name}")),
+            Ok(_) => tracing::info!("logs: created log group {name}"),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => {
-                log::info(&format!("logs: log group {name} already exists; leaving it as it is"));
+                tracing::info!("logs: log group {name} already exists; leaving it as it is");
                 return Ok(false);
             }
             Err(e) => return Err(classify(OP, e)),
@@ -159,7 +158,7 @@ impl Logs {
     pub async fn put_retention(&self, name: &str, retention_days: Option<i32>) -> Result<(), LogsError> {
         match retention_days {
             Some(days) => {
-                log::info(&format!("logs: retention of {name}: {days} days"));
+                tracing::info!("logs: retention of {name}: {days} days");
                 self.client
                     .put_retention_policy()
                     .log_group_name(name)
@@ -169,7 +168,7 @@ impl Logs {
                     .map_err(|e| classify("PutRetentionPolicy", e))?;
             }
             None => {
-                log::info(&format!("logs: retention of {name}: never expire"));
+                tracing::info!("logs: retention of {name}: never expire");
                 self.client
                     .delete_retention_policy()
                     .log_group_name(name)
@@ -215,7 +214,7 @@ impl Logs {
 
     /// DeleteLogGroup (and every log in it); already gone is success.
     pub async fn delete_log_group(&self, name: &str) -> Result<(), LogsError> {
-        log::info(&format!("logs: deleting log group {name}"));
+        tracing::info!("logs: deleting log group {name}");
         match self.client.delete_log_group().log_group_name(name).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),

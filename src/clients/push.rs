@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::docker::{host_of, is_unreachable};
 use super::error_chain;
-use crate::tfplug::log;
 
 /// Minimum time between two logged byte counts of an ongoing upload.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -68,7 +67,7 @@ pub async fn push(
 ) -> Result<String, PushError> {
     let reference = format!("{repository}:{tag}");
     let registry = registry_of(repository);
-    log::info(&format!("docker push: pushing {reference}"));
+    tracing::info!("docker push: pushing {reference}");
     let options = PushImageOptionsBuilder::new().tag(tag).build();
     let mut stream = Box::pin(docker.push_image(repository, Some(options), credentials));
     let mut progress = Progress::default();
@@ -78,7 +77,7 @@ pub async fn push(
             biased;
             () = cancel.cancelled() => {
                 drop(stream);
-                log::info("docker push: cancelled");
+                tracing::info!("docker push: cancelled");
                 return Err(PushError::Cancelled);
             }
             item = stream.next() => match item {
@@ -99,7 +98,7 @@ pub async fn push(
         }
     }
     let digest = digest.ok_or(PushError::NoDigest { reference: reference.clone() })?;
-    log::info(&format!("docker push: pushed {reference} as {digest}"));
+    tracing::info!("docker push: pushed {reference} as {digest}");
     Ok(digest)
 }
 
@@ -119,9 +118,9 @@ pub async fn tag(docker: &Docker, image: &str, repository: &str, tag: &str) -> R
 pub async fn remove_local(docker: &Docker, reference: &str) {
     let options = RemoveImageOptionsBuilder::new().force(false).noprune(false).build();
     match docker.remove_image(reference, Some(options), None).await {
-        Ok(_) => log::debug(&format!("docker: removed the local image {reference}")),
+        Ok(_) => tracing::debug!("docker: removed the local image {reference}"),
         Err(ApiError::DockerResponseServerError { status_code: 404, .. }) => {}
-        Err(e) => log::warn(&format!("docker: could not remove the local image {reference}: {}", error_chain(&e))),
+        Err(e) => tracing::warn!("docker: could not remove the local image {reference}: {}", error_chain(&e)),
     }
 }
 
@@ -191,7 +190,7 @@ impl Progress {
     fn log(&mut self, status: &str, detail: Option<(Option<i64>, Option<i64>)>) {
         let status = status.trim();
         if status != self.last_status {
-            log::info(&format!("docker push: {status}"));
+            tracing::info!("docker push: {status}");
             self.last_status = status.to_owned();
             return;
         }
@@ -201,8 +200,8 @@ impl Progress {
         }
         self.last_bytes_at = Some(Instant::now());
         match total {
-            Some(total) if total > 0 => log::info(&format!("docker push: {status} {current}/{total} bytes")),
-            _ => log::info(&format!("docker push: {status} {current} bytes")),
+            Some(total) if total > 0 => tracing::info!("docker push: {status} {current}/{total} bytes"),
+            _ => tracing::info!("docker push: {status} {current} bytes"),
         }
     }
 }

@@ -51,7 +51,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::error_chain;
-use crate::tfplug::log;
 
 /// The environment variable that scales every delay of [`Backoff::new`] and every bound passed
 /// through [`scale_bound`] (a positive number; `0.01` turns 15 minutes into 9 seconds). Read once
@@ -81,7 +80,7 @@ pub fn scale() -> f64 {
         Ok(text) => match text.trim().parse::<f64>() {
             Ok(f) if f.is_finite() && f > 0.0 => f,
             _ => {
-                log::warn(&format!("{SCALE_ENV}={text:?} is not a positive number; using 1"));
+                tracing::warn!("{SCALE_ENV}={text:?} is not a positive number; using 1");
                 1.0
             }
         },
@@ -233,7 +232,7 @@ where
         let err = match op().await {
             Ok(value) => {
                 if attempt > 1 {
-                    log::debug(&format!("{what}: succeeded on attempt {attempt}"));
+                    tracing::debug!("{what}: succeeded on attempt {attempt}");
                 }
                 return Ok(value);
             }
@@ -244,11 +243,11 @@ where
         }
         let elapsed = start.elapsed();
         if elapsed >= bound {
-            log::warn(&format!("{what}: giving up after {attempt} attempts in {}: {err}", human(elapsed)));
+            tracing::warn!("{what}: giving up after {attempt} attempts in {}: {err}", human(elapsed));
             return Err(RetryError::TimedOut { last: err, after: elapsed });
         }
         let delay = backoff.next_delay().min(bound - elapsed);
-        log::info(&format!("{what}: attempt {attempt} failed ({err}); retrying in {}", human(delay)));
+        tracing::info!("{what}: attempt {attempt} failed ({err}); retrying in {}", human(delay));
         if !sleep_or_cancel(delay, cancel).await {
             return Err(RetryError::Cancelled);
         }
@@ -296,14 +295,14 @@ where
             Poll::Ready(value) => return Ok(value),
             Poll::Pending(state) => {
                 if state != last_state {
-                    log::debug(&format!("{what}: {state}"));
+                    tracing::debug!("{what}: {state}");
                 }
                 last_state = state;
             }
         }
         let elapsed = start.elapsed();
         if elapsed >= bound {
-            log::warn(&format!("{what}: still {last_state} after {}", human(elapsed)));
+            tracing::warn!("{what}: still {last_state} after {}", human(elapsed));
             return Err(RetryError::StillPending { state: last_state, after: elapsed });
         }
         let delay = backoff.next_delay().min(bound - elapsed);

@@ -5,6 +5,8 @@
 //!   links and never followed, so they may point anywhere, even outside the context) and empty
 //!   directories. Only the context directory and the Dockerfile must lie inside the context.
 //! * [`hash`] turns that list, the Dockerfile and the build settings into one stable hash.
+//! * [`inputs`] are the build inputs as Terraform attributes, shared by the data source and the
+//!   image resource: schema, checks, and the [`ContextSpec`] they describe.
 //! * [`cache`] keeps content hashes keyed by stat data, so an unchanged context re-hashes at
 //!   `lstat` speed.
 //!
@@ -28,6 +30,7 @@ pub mod dockerignore;
 mod error;
 mod goregex;
 pub mod hash;
+pub mod inputs;
 pub mod walk;
 
 pub use cache::{default_cache_dir, StatCache};

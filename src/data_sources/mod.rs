@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::provider::ProviderData;
-use crate::tfplug::resource::DataSource;
+use crate::provider_data::ProviderData;
+use tfplug::resource::DataSource;
 
 pub mod build_context;
 

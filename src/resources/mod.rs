@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::provider::ProviderData;
-use crate::tfplug::resource::Resource;
+use crate::provider_data::ProviderData;
+use tfplug::resource::Resource;
 
 pub mod ecr_image;
 pub mod pipeline;

@@ -21,13 +21,12 @@ use crate::clients::build::{build, BuildRequest};
 use crate::clients::ecr::{ImageRef, RepositorySpec};
 use crate::clients::push::{push, remove_local};
 use crate::context::{ContextSpec, ContextSummary};
-use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::plan::set_attr;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
@@ -201,7 +200,7 @@ async fn ensure_image(
         .await
         .map_err(|e| store_diag("ensure the ECR repository", &e).at_attr("repository_name"))?;
     if repo.created {
-        log::info(&format!("created ECR repository {name}"));
+        tracing::info!("created ECR repository {name}");
     }
     let url = session.repository_url(&repo);
     set_attr(&mut state, "repository_url", Value::String(url.clone()));
@@ -228,7 +227,7 @@ async fn ensure_image(
         .map_err(|e| store_diag("look up the image in the registry", &e))?;
     let digest = match existing {
         Some(d) => {
-            log::info(&format!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build"));
+            tracing::info!("{url}:{image_tag} is already in the registry ({d}): reusing it, no build");
             d
         }
         None => {
@@ -303,7 +302,7 @@ async fn build_and_push(
         labels: build_labels(config),
         tags: vec![reference.clone()],
     };
-    log::info(&format!("building {reference} from {}", spec.context.display()));
+    tracing::info!("building {reference} from {}", spec.context.display());
     let built = build(&docker, build_req, cancel)
         .await
         .map_err(|e| Diagnostic::error(stopped("Docker build failed"), e.to_string()).at_attr("context"))?;

@@ -10,15 +10,14 @@ use tokio_util::sync::CancellationToken;
 use super::ownership::is_owner_id;
 use super::private::{rebuild_reason, Fingerprint, Private};
 use super::schema::schema;
+use crate::context::inputs::{hash_until, spec_from};
 use crate::context::{ContextSpec, ContextSummary};
-use crate::data_sources::build_context::{hash_until, spec_from};
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::log;
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::plan::{default_plan, set_attr};
-use crate::tfplug::resource::{Ctx, PlanRequest, PlanResponse};
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
+use tfplug::path::AttributePath;
+use tfplug::plan::{default_plan, set_attr};
+use tfplug::resource::{Ctx, PlanRequest, PlanResponse};
+use tfplug::value::Value;
 
 /// The image tag for a content hash, labels and triggers: `ctx-` and 32 hex digits. Without
 /// triggers the tag is what it always was, so existing images keep their tags.
@@ -121,7 +120,7 @@ pub async fn plan(ctx: &Ctx<ProviderData>, req: PlanRequest) -> PlanResponse {
     // An input computed by another resource in this apply: the image is known only then.
     let known = match unknown_input(config) {
         Some(attr) => {
-            log::debug(&format!("{attr} is unknown at plan time: the image is decided at apply"));
+            tracing::debug!("{attr} is unknown at plan time: the image is decided at apply");
             None
         }
         None => match hash_config(config, &ctx.cancel).await {

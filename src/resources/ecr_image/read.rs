@@ -3,12 +3,11 @@
 use super::private::Private;
 use super::store::Session;
 use crate::clients::ecr::ImageRef;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::plan::set_attr;
+use tfplug::resource::{Ctx, ImportResponse, ReadRequest, ReadResponse};
+use tfplug::value::Value;
 
 /// Bound on the refresh's registry lookup (each request has its own, shorter, timeouts too).
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -54,7 +53,7 @@ pub async fn read(ctx: &Ctx<ProviderData>, req: ReadRequest) -> ReadResponse {
         Ok(None) => {
             // Keep the instance (its owner ID and the superseded images it still holds): the
             // empty digest makes the next plan rebuild in place.
-            log::warn(&format!("{name}@{digest} is gone from the registry: the next plan rebuilds it"));
+            tracing::warn!("{name}@{digest} is gone from the registry: the next plan rebuilds it");
             let mut state = state;
             for attr in ["image_digest", "image_uri"] {
                 set_attr(&mut state, attr, Value::String(String::new()));

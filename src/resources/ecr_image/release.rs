@@ -6,12 +6,11 @@ use std::time::Duration;
 use super::apply::{extra_tags, string_list};
 use super::private::Private;
 use super::store::{Images, Release, Session, StoreError};
-use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -41,13 +40,13 @@ pub async fn release_superseded(
         return d;
     }
     if config.attr_bool("keep_remotely").unwrap_or(false) {
-        log::info(&format!("keep_remotely: {} superseded image(s) in {name} left in place", digests.len()));
+        tracing::info!("keep_remotely: {} superseded image(s) in {name} left in place", digests.len());
         return d;
     }
     for digest in digests {
         match images.release(name, digest, owner, &[]).await {
-            Ok(Release::Kept(foreign)) => log::info(&format!("kept {name}@{digest}: still tagged {foreign:?}")),
-            Ok(Release::Deleted) => log::info(&format!("deleted the superseded image {name}@{digest}")),
+            Ok(Release::Kept(foreign)) => tracing::info!("kept {name}@{digest}: still tagged {foreign:?}"),
+            Ok(Release::Deleted) => tracing::info!("deleted the superseded image {name}@{digest}"),
             Ok(Release::Gone) => {}
             Err(e) => d.push(Diagnostic::warning(
                 "Superseded image not released",
@@ -104,7 +103,7 @@ async fn delete_inner(ctx: &Ctx<ProviderData>, prior: &Value, private: &Private)
                      were removed."
                 ),
             )),
-            Release::Deleted => log::info(&format!("deleted {name}@{digest}")),
+            Release::Deleted => tracing::info!("deleted {name}@{digest}"),
             Release::Gone => {}
         }
     }
@@ -114,7 +113,7 @@ async fn delete_inner(ctx: &Ctx<ProviderData>, prior: &Value, private: &Private)
             return Ok(warnings);
         }
         match session.ecr.delete_repository_if_empty(name, registry_id).await {
-            Ok(true) => log::info(&format!("deleted the ECR repository {name}, which this resource created")),
+            Ok(true) => tracing::info!("deleted the ECR repository {name}, which this resource created"),
             Ok(false) => {}
             Err(e) => warnings.push(Diagnostic::warning(
                 "ECR repository kept",

@@ -2,12 +2,12 @@
 
 use regex::Regex;
 
-use crate::data_sources::build_context::{input_attributes, validate_inputs};
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::schema::{Attribute, Block, Schema};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::{Type, Value};
+use crate::context::inputs::{input_attributes, validate_inputs};
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::path::AttributePath;
+use tfplug::schema::{Attribute, Block, Schema};
+use tfplug::timeouts;
+use tfplug::value::{Type, Value};
 
 /// Computed attributes that describe the pushed image; unknown whenever a new image is planned.
 pub const IMAGE_ATTRS: [&str; 3] = ["image_digest", "image_uri", "id"];

@@ -5,8 +5,8 @@
 use super::ownership::classify;
 use crate::clients::ecr::{Ecr, ImageRef, RegistryAuth, Repository, RepositorySpec};
 use crate::clients::registry::Registry;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
 
 /// An error from ECR or the registry, with how the caller should treat it.
 #[derive(Debug)]
@@ -134,7 +134,7 @@ impl Images<'_> {
             match self.tag_once(repo, digest, tag).await {
                 Err(e) if e.transient && attempt < 4 => {
                     attempt += 1;
-                    crate::tfplug::log::debug(&format!("tagging {repo}@{digest} as {tag} failed ({e}); retrying"));
+                    tracing::debug!("tagging {repo}@{digest} as {tag} failed ({e}); retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
                 }
                 other => return other,

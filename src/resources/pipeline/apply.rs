@@ -14,13 +14,12 @@ use super::private::Private;
 use super::rollout::{deploy, Deploy};
 use super::settings::{function_spec, mapping_spec, role_name, tags};
 use crate::clients::lambda::{LambdaError, FUNCTION_IAM_MESSAGES};
-use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::plan::set_attr;
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -220,13 +219,13 @@ async fn apply_inner(
             .await
             .map_err(|e| aws_diag(&format!("delete the role {role} this pipeline created and no longer uses"), e))?;
         record(progress, |p| p.private.created_role = false);
-        log::info(&format!("pipeline {name}: deleted its own role {role}: the function uses the given role_arn"));
+        tracing::info!("pipeline {name}: deleted its own role {role}: the function uses the given role_arn");
     } else if owned && config.attr_str("role_arn").is_some() {
         // role_arn names the role this pipeline created: from now on it is the user's.
         record(progress, |p| p.private.created_role = false);
-        log::info(&format!(
+        tracing::info!(
             "pipeline {name}: role {role} is given as role_arn now: it is no longer deleted with the pipeline"
-        ));
+        );
     }
 
     // 4. Reserved concurrency.
@@ -287,7 +286,7 @@ async fn apply_inner(
                         .delete_mapping(&m.uuid, cancel)
                         .await
                         .map_err(|e| aws_diag("delete a leftover event source mapping", e))?;
-                    log::info(&format!("pipeline {name}: deleted the leftover event source mapping {}", m.uuid));
+                    tracing::info!("pipeline {name}: deleted the leftover event source mapping {}", m.uuid);
                 }
             } else if same_stream {
                 if let Some(uuid) = old.take() {
@@ -344,7 +343,7 @@ async fn apply_inner(
         }
         p.state = s;
     });
-    log::info(&format!("pipeline {name} applied"));
+    tracing::info!("pipeline {name} applied");
     Ok(warnings)
 }
 
@@ -391,10 +390,10 @@ async fn ensure_role(
                 Err(e) if e.code() == Some("EntityAlreadyExists") => match leftover_role(c, &role).await? {
                     Some(arn) => {
                         adopted = true;
-                        log::info(&format!(
+                        tracing::info!(
                             "role {role} is this pipeline's own (its trust and inline policy), left from before the \
                              function was deleted: taking it back"
-                        ));
+                        );
                         arn
                     }
                     None => {

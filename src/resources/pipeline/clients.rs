@@ -4,8 +4,8 @@ use crate::clients::cloudwatch::CloudWatch;
 use crate::clients::iam::Iam;
 use crate::clients::lambda::Lambda;
 use crate::clients::logs::Logs;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
 
 pub struct Clients {
     pub lambda: Lambda,

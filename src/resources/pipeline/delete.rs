@@ -8,12 +8,11 @@ use super::apply::{aws_diag, POLICY_NAME};
 use super::clients::Clients;
 use super::private::Private;
 use super::settings::role_name;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::resource::{ApplyRequest, ApplyResponse, Ctx};
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
@@ -68,12 +67,12 @@ async fn delete_inner(
     c.lambda.delete_function(name, cancel).await.map_err(|e| aws_diag("delete the function", e))?;
     if private.created_role {
         c.iam.delete_role(&role_name(name), cancel).await.map_err(|e| aws_diag("delete the execution role", e))?;
-        log::debug(&format!("deleted role {} and its policy {POLICY_NAME}", role_name(name)));
+        tracing::debug!("deleted role {} and its policy {POLICY_NAME}", role_name(name));
     }
     if private.created_log_group {
         let group = super::policy::log_group_name(name);
         c.logs.delete_log_group(&group).await.map_err(|e| aws_diag("delete the log group", e))?;
     }
-    log::info(&format!("pipeline {name} deleted"));
+    tracing::info!("pipeline {name} deleted");
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::tfplug::value::Value;
+use tfplug::value::Value;
 
 /// Names the pipeline sets itself (Lambda's own `AWS_*` names are refused too).
 pub const RESERVED_ENV: [&str; 4] = ["PREDICTIONS_STREAM_NAME", "MODEL_BUCKET", "MODEL_PREFIX", "RUN_ID"];

@@ -2,10 +2,9 @@
 //! registry `ecr_registry_host` names (ECR's API does not expose an image's config).
 
 use crate::clients::registry::Registry;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::log;
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
+use tfplug::value::Value;
 
 /// Lambda's name for an OCI architecture.
 fn lambda_architecture(oci: &str) -> Option<&'static str> {
@@ -54,7 +53,7 @@ pub async fn check_architecture(data: &ProviderData, config: &Value) -> Result<(
         }
         Ok(None) => Ok(()),
         Err(e) => {
-            log::debug(&format!("could not read the platform of {uri}: {e}"));
+            tracing::debug!("could not read the platform of {uri}: {e}");
             Ok(())
         }
     }

@@ -11,11 +11,11 @@ use super::schema::defaults;
 use super::schema::schema;
 use super::settings::role_name;
 use crate::clients::lambda::FunctionInfo;
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{Ctx, ImportResponse};
-use crate::tfplug::value::{Type, Value};
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
+use tfplug::plan::set_attr;
+use tfplug::resource::{Ctx, ImportResponse};
+use tfplug::value::{Type, Value};
 
 fn nulls(ty: &Type) -> Value {
     let fields = ty.attribute_types().map(|a| a.keys().map(|k| (k.clone(), Value::Null)).collect()).unwrap_or_default();

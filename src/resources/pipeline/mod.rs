@@ -22,13 +22,13 @@ mod validate;
 
 use async_trait::async_trait;
 
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostics;
-use crate::tfplug::resource::{
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostics;
+use tfplug::resource::{
     ApplyRequest, ApplyResponse, Ctx, ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
 };
-use crate::tfplug::schema::Schema;
-use crate::tfplug::value::Value;
+use tfplug::schema::Schema;
+use tfplug::value::Value;
 
 /// The `mlops_pipeline` resource type.
 pub struct Pipeline;

@@ -5,10 +5,10 @@ use super::policy::{log_group_name, role_policy, PolicyInputs};
 use super::private::Private;
 use super::schema::{schema, VERSIONED};
 use super::settings::role_name;
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::plan::{default_plan, set_attr};
-use crate::tfplug::resource::{PlanRequest, PlanResponse};
-use crate::tfplug::value::Value;
+use tfplug::path::AttributePath;
+use tfplug::plan::{default_plan, set_attr};
+use tfplug::resource::{PlanRequest, PlanResponse};
+use tfplug::value::Value;
 
 /// The inputs of the generated policy, when every one of them is known.
 pub fn policy_inputs(config: &Value) -> Option<PolicyInputs> {

@@ -8,11 +8,11 @@ use super::apply::POLICY_NAME;
 use super::clients::Clients;
 use super::private::Private;
 use super::settings::{mapping_spec, role_name};
-use crate::provider::ProviderData;
-use crate::tfplug::diag::Diagnostic;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::resource::{Ctx, ReadRequest, ReadResponse};
-use crate::tfplug::value::Value;
+use crate::provider_data::ProviderData;
+use tfplug::diag::Diagnostic;
+use tfplug::plan::set_attr;
+use tfplug::resource::{Ctx, ReadRequest, ReadResponse};
+use tfplug::value::Value;
 
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -44,7 +44,7 @@ async fn refresh(ctx: &Ctx<ProviderData>, mut state: Value, private: &[u8]) -> R
     let c = Clients::open(&ctx.data).await.map_err(|d| d.detail)?;
     let name = state.attr_str("name").unwrap_or_default().to_string();
     let Some(_function) = c.lambda.get_function(&name, None).await.map_err(|e| e.to_string())? else {
-        crate::tfplug::log::warn(&format!("function {name} is gone: removing the pipeline from state"));
+        tracing::warn!("function {name} is gone: removing the pipeline from state");
         return Ok(Value::Null);
     };
     // States written before `execution_role_arn` existed get it from `role_arn`.

@@ -11,10 +11,9 @@ use super::apply::{aws_diag, with_role_hint, Progress};
 use super::clients::Clients;
 use super::settings::{is_subset, rollout, smoke_test, Rollout, SmokeTest};
 use crate::clients::lambda::FunctionSpec;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::log;
-use crate::tfplug::plan::set_attr;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::plan::set_attr;
+use tfplug::value::Value;
 
 /// How long a function update or a new version may stay InProgress.
 const UPDATE_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -78,7 +77,7 @@ pub async fn deploy(
         .wait_updated(name, Some(&version), UPDATE_WAIT, cancel)
         .await
         .map_err(|e| aws_diag(&format!("wait for version {version}"), e))?;
-    log::info(&format!("{name}: published version {version} ({description})"));
+    tracing::info!("{name}: published version {version} ({description})");
 
     if let Some(test) = smoke_test(d.config) {
         run_smoke_test(c, name, &version, &test).await?;
@@ -111,7 +110,7 @@ pub async fn deploy(
         .map_err(|e| aws_diag("move the alias", e))?;
     set(progress, "live_version", Some(version.clone()));
     set(progress, "previous_version", Some(from.clone()));
-    log::info(&format!("{name}: alias {} moved from version {from} to {version}", d.alias));
+    tracing::info!("{name}: alias {} moved from version {from} to {version}", d.alias);
     Ok(Diagnostics::new())
 }
 
@@ -143,7 +142,7 @@ async fn run_smoke_test(c: &Clients, name: &str, version: &str, test: &SmokeTest
             return Err(fail(format!("Expected a response containing {expect}, got {actual}.")));
         }
     }
-    log::info(&format!("{name}: smoke test of version {version} passed"));
+    tracing::info!("{name}: smoke test of version {version} passed");
     Ok(())
 }
 
@@ -163,7 +162,7 @@ async fn canary(
 ) -> Result<(), Diagnostics> {
     let weights = BTreeMap::from([(to.to_string(), weight)]);
     c.lambda.update_alias(name, alias, from, &weights).await.map_err(|e| aws_diag("start the canary", e))?;
-    log::info(&format!("{name}: canary: {:.0}% to version {to} for {bake:?}", weight * 100.0));
+    tracing::info!("{name}: canary: {:.0}% to version {to} for {bake:?}", weight * 100.0);
     let started = Instant::now();
     loop {
         if !alarms.is_empty() {

@@ -1,9 +1,9 @@
 //! The `mlops_pipeline` schema: arguments with the defaults the resource applies when they are
 //! null, each default with its reason.
 
-use crate::tfplug::schema::{Attribute, Block, NestedBlock, Schema};
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Type;
+use tfplug::schema::{Attribute, Block, NestedBlock, Schema};
+use tfplug::timeouts;
+use tfplug::value::Type;
 
 /// Defaults, applied where the configuration leaves a value null.
 pub mod defaults {

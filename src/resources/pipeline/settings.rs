@@ -7,8 +7,8 @@ use super::env::environment;
 use super::schema::defaults as d;
 use super::validate::parse_timestamp;
 use crate::clients::lambda::{FunctionSpec, MappingSpec};
-use crate::tfplug::timeouts::parse_duration;
-use crate::tfplug::value::Value;
+use tfplug::timeouts::parse_duration;
+use tfplug::value::Value;
 
 fn int(v: Option<&Value>, default: i64) -> i64 {
     v.and_then(Value::as_i64).unwrap_or(default)

@@ -4,10 +4,10 @@
 use regex::Regex;
 
 use super::env::RESERVED_ENV;
-use crate::tfplug::diag::{Diagnostic, Diagnostics};
-use crate::tfplug::path::AttributePath;
-use crate::tfplug::timeouts;
-use crate::tfplug::value::Value;
+use tfplug::diag::{Diagnostic, Diagnostics};
+use tfplug::path::AttributePath;
+use tfplug::timeouts;
+use tfplug::value::Value;
 
 /// Log retention values CloudWatch Logs accepts.
 pub const RETENTION_DAYS: [i64; 22] =

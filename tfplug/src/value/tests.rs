@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::tfplug::path::{AttributePath, PathStep};
+use crate::path::{AttributePath, PathStep};
 
 fn path(steps: &[PathStep]) -> AttributePath {
     AttributePath { steps: steps.to_vec() }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::tfplug::path::AttributePath;
+use crate::path::AttributePath;
 
 /// Renders `path: message`, or just `message` at the root.
 fn at(path: &AttributePath, message: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,7 +20,7 @@ use serde_json::Value as SerdeJson;
 
 use super::number::f64_to_i64;
 use super::{DecodeError, EncodeError, Number, Type, Value, MAX_DEPTH};
-use crate::tfplug::path::AttributePath;
+use crate::path::AttributePath;
 
 /// Decodes a JSON document holding a value of type `ty`.
 pub fn decode_json(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {

@@ -75,8 +75,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tfplug::schema::{Attribute, Block, NestedBlock};
-    use crate::tfplug::value::Type;
+    use crate::schema::{Attribute, Block, NestedBlock};
+    use crate::value::Type;
 
     #[test]
     fn a_single_block_removed_from_config_is_planned_null() {

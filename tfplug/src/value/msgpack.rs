@@ -23,7 +23,7 @@ use std::convert::Infallible;
 use rmp::encode::{self as enc, ByteBuf, ValueWriteError};
 
 use super::{DecodeError, EncodeError, Number, NumberBound, Refinements, Type, Value, MAX_DEPTH};
-use crate::tfplug::path::AttributePath;
+use crate::path::AttributePath;
 
 /// Extension type of a plain unknown.
 const EXT_UNKNOWN: i8 = 0;

@@ -6,7 +6,7 @@
 //! position.
 
 use super::{PathError, Value};
-use crate::tfplug::path::{AttributePath, PathStep};
+use crate::path::{AttributePath, PathStep};
 
 /// The children of a value, each with the path step that leads to it. Sets are indexed by
 /// position, since [`PathStep`] has no step for "the element equal to this value".
@@ -65,7 +65,7 @@ impl Value {
     /// [`walk`](Value::walk). The first error stops the transformation.
     ///
     /// ```
-    /// # use mlops::tfplug::value::Value;
+    /// # use tfplug::value::Value;
     /// // Every unknown becomes null.
     /// let v = Value::object([("a", Value::unknown()), ("b", Value::string("x"))]);
     /// let v = v.transform(|_, v| Ok::<_, ()>(if v.is_unknown() { Value::Null } else { v })).unwrap();

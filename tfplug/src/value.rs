@@ -5,7 +5,7 @@
 //! This module turns those bytes into a [`Value`] tree and back:
 //!
 //! ```
-//! use mlops::tfplug::value::{decode_msgpack, encode_msgpack, Type, Value};
+//! use tfplug::value::{decode_msgpack, encode_msgpack, Type, Value};
 //!
 //! let ty = Type::object([("name", Type::String), ("tags", Type::map(Type::String))]);
 //! let value = Value::object([("name", Value::string("x")), ("tags", Value::Null)]);

@@ -2,8 +2,8 @@
 //! and markdown descriptions.
 //!
 //! ```
-//! use mlops::tfplug::schema::{Attribute, Block, Schema};
-//! use mlops::tfplug::value::Type;
+//! use tfplug::schema::{Attribute, Block, Schema};
+//! use tfplug::value::Type;
 //! let schema = Schema::new(0, Block::new("Builds a thing.")
 //!     .attribute(Attribute::new("name", Type::String).required().description("The name."))
 //!     .attribute(Attribute::new("id", Type::String).computed()));

@@ -97,12 +97,13 @@ pub async fn serve<P: Provider>(provider: P, opts: ServeOptions) -> Result<(), S
         // Terraform forwards Ctrl-C as StopProvider; the signal itself must not kill us.
         ignore_sigint();
         exit_with_parent(shutdown.clone());
+        exit_when_stdout_closes(shutdown.clone());
         let line = handshake::handshake_line(&socket, server_cert.as_deref());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
-    super::log::debug(&format!("plugin serving on {}", socket.display()));
+    tracing::debug!("plugin serving on {}", socket.display());
 
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -134,7 +135,7 @@ fn ignore_sigint() {
     if let Ok(mut sig) = signal(SignalKind::interrupt()) {
         tokio::spawn(async move {
             while sig.recv().await.is_some() {
-                super::log::debug("SIGINT ignored; waiting for StopProvider from Terraform");
+                tracing::debug!("SIGINT ignored; waiting for StopProvider from Terraform");
             }
         });
     }
@@ -148,12 +149,35 @@ fn exit_with_parent(shutdown: CancellationToken) {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             if std::os::unix::process::parent_id() != parent {
-                super::log::warn("Terraform is gone: shutting down");
+                tracing::warn!("Terraform is gone: shutting down");
                 shutdown.cancel();
                 // Give in-flight calls a moment, then make sure the process ends.
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 std::process::exit(0);
             }
+        }
+    });
+}
+
+/// Stops serving the moment Terraform's end of our stdout pipe closes (Terraform exited or was
+/// killed): the kernel reports an error condition on a pipe's write end once no reader is left.
+/// When stdout cannot be watched (a file, `/dev/null`), [`exit_with_parent`] remains.
+fn exit_when_stdout_closes(shutdown: CancellationToken) {
+    use std::os::fd::AsFd as _;
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else { return };
+    // `with_interest` is deprecated because a borrowed fd could be closed while registered; this
+    // one is an `OwnedFd` the `AsyncFd` owns, so it lives exactly as long as the registration.
+    // (The replacement is an `unsafe fn`, and this crate forbids unsafe code.)
+    #[allow(deprecated)]
+    let Ok(watch) = AsyncFd::with_interest(fd, Interest::ERROR) else {
+        return;
+    };
+    tokio::spawn(async move {
+        if watch.ready(Interest::ERROR).await.is_ok() {
+            tracing::warn!("Terraform closed the plugin's stdout: shutting down");
+            shutdown.cancel();
         }
     });
 }
@@ -190,7 +214,7 @@ fn accept_loop(
                 _ = shutdown.cancelled() => break,
                 r = listener.accept() => match r {
                     Ok((s, _)) => s,
-                    Err(e) => { super::log::warn(&format!("accept failed: {e}")); continue; }
+                    Err(e) => { tracing::warn!("accept failed: {e}"); continue; }
                 },
             };
             let tx = tx.clone();
@@ -204,8 +228,8 @@ fn accept_loop(
                             Ok(Ok(tls)) => {
                                 let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
                             }
-                            Ok(Err(e)) => super::log::warn(&format!("refused a connection: TLS handshake failed: {e}")),
-                            Err(_) => super::log::warn("refused a connection: TLS handshake timed out"),
+                            Ok(Err(e)) => tracing::warn!("refused a connection: TLS handshake failed: {e}"),
+                            Err(_) => tracing::warn!("refused a connection: TLS handshake timed out"),
                         }
                     });
                 }
@@ -269,12 +293,9 @@ struct Controller {
 impl gp::grpc_controller_server::GrpcController for Controller {
     async fn shutdown(&self, _req: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
         if !self.debug {
-            let token = self.shutdown.clone();
-            // Answer first, then stop serving.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                token.cancel();
-            });
+            // Stop serving now: the graceful shutdown still finishes this answer (in flight),
+            // and the process ends as soon as Terraform closes the connection.
+            self.shutdown.cancel();
         }
         Ok(Response::new(gp::Empty {}))
     }
