@@ -28,6 +28,8 @@ data "aws_iam_policy_document" "data_key" {
     effect = "Allow"
     actions = [
       "kms:CancelKeyDeletion",
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
       "kms:CreateGrant",
       "kms:Decrypt",
       "kms:DescribeKey",
@@ -48,6 +50,7 @@ data "aws_iam_policy_document" "data_key" {
       "kms:ScheduleKeyDeletion",
       "kms:TagResource",
       "kms:UntagResource",
+      "kms:UpdateAlias",
       "kms:UpdateKeyDescription",
     ]
     # In a key policy "*" is the key the policy is attached to; nothing else can be named here.

@@ -20,6 +20,8 @@ data "aws_iam_policy_document" "kms" {
     effect = "Allow"
     actions = [
       "kms:CancelKeyDeletion",
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
       "kms:CreateGrant",
       "kms:Decrypt",
       "kms:DescribeKey",
@@ -40,6 +42,7 @@ data "aws_iam_policy_document" "kms" {
       "kms:ScheduleKeyDeletion",
       "kms:TagResource",
       "kms:UntagResource",
+      "kms:UpdateAlias",
       "kms:UpdateKeyDescription",
     ]
     # In a key policy "*" is the key the policy is attached to; nothing else can be named here.
