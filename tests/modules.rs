@@ -72,7 +72,9 @@ fn called(config: &Config, source: &str) -> Option<Config> {
         return None;
     }
     let dir = config.dir.join(source);
-    Some(config::load(&dir.canonicalize().unwrap_or_else(|e| panic!("{}: module source {source}: {e}", rel(&config.dir)))))
+    Some(config::load(
+        &dir.canonicalize().unwrap_or_else(|e| panic!("{}: module source {source}: {e}", rel(&config.dir))),
+    ))
 }
 
 fn report(what: &str, problems: Vec<String>) {
@@ -137,7 +139,8 @@ fn variables_are_typed_described_and_validated() {
             for val in &v.validations {
                 // Terraform 1.0: the message is a full sentence; the condition names only this variable.
                 match val.error_message.as_deref() {
-                    Some(m) if m.starts_with(|ch: char| ch.is_uppercase()) && (m.ends_with('.') || m.ends_with('?')) => {}
+                    Some(m)
+                        if m.starts_with(|ch: char| ch.is_uppercase()) && (m.ends_with('.') || m.ends_with('?')) => {}
                     other => problems.push(format!("{here}: error_message must be a sentence, found {other:?}")),
                 }
                 let Some(cond) = &val.condition else {
@@ -191,8 +194,18 @@ fn module_calls_pass_declared_and_required_inputs() {
 }
 
 /// Keys an `s3` backend's partial configuration may set (Terraform 1.0's s3 backend).
-const S3_BACKEND_KEYS: [&str; 10] =
-    ["bucket", "key", "region", "dynamodb_table", "encrypt", "kms_key_id", "role_arn", "profile", "workspace_key_prefix", "acl"];
+const S3_BACKEND_KEYS: [&str; 10] = [
+    "bucket",
+    "key",
+    "region",
+    "dynamodb_table",
+    "encrypt",
+    "kms_key_id",
+    "role_arn",
+    "profile",
+    "workspace_key_prefix",
+    "acl",
+];
 
 #[test]
 fn tfvars_set_declared_variables_of_the_right_shape() {
@@ -211,7 +224,9 @@ fn tfvars_set_declared_variables_of_the_right_shape() {
             if name.ends_with(".backend.hcl") {
                 let has_backend = c.blocks.iter().any(|(_, b)| {
                     b.identifier() == "terraform"
-                        && b.body().blocks().any(|b| b.identifier() == "backend" && b.labels().first().is_some_and(|l| l.as_str() == "s3"))
+                        && b.body().blocks().any(|b| {
+                            b.identifier() == "backend" && b.labels().first().is_some_and(|l| l.as_str() == "s3")
+                        })
                 });
                 if !has_backend {
                     problems.push(format!("{here}: the configuration has no backend \"s3\" block"));
@@ -288,10 +303,13 @@ fn iam_documents_are_least_privilege() {
             for key in ["policy", "assume_role_policy", "inline_policy"] {
                 let Some(expr) = attr(b.body(), key) else { continue };
                 let refs = config::references_in(expr);
-                let docs: Vec<&Vec<String>> =
-                    refs.iter().filter(|r| r.len() >= 3 && r[0] == "data" && r[1] == "aws_iam_policy_document").collect();
+                let docs: Vec<&Vec<String>> = refs
+                    .iter()
+                    .filter(|r| r.len() >= 3 && r[0] == "data" && r[1] == "aws_iam_policy_document")
+                    .collect();
                 if docs.is_empty() && b.identifier() == "resource" {
-                    problems.push(format!("{at}/{file}: `{key}` of {:?} is not an aws_iam_policy_document", b.labels()));
+                    problems
+                        .push(format!("{at}/{file}: `{key}` of {:?} is not an aws_iam_policy_document", b.labels()));
                 }
                 if b.labels().first().is_some_and(|l| l.as_str() == "aws_kms_key") {
                     key_policies.extend(docs.iter().map(|r| r[2].clone()));
@@ -306,6 +324,17 @@ fn iam_documents_are_least_privilege() {
                     statements += list.len();
                     for s in &list {
                         problems.extend(iam::problems(&doc, s, key_policies.contains(name)));
+                    }
+                    // A key policy that delegates to the account must still let it manage the alias the
+                    // configuration gives the key: alias calls are authorized on the key as well.
+                    let has_alias = c.resources.iter().any(|r| r.starts_with("aws_kms_alias."));
+                    if key_policies.contains(name) && has_alias {
+                        for needed in ["kms:CreateAlias", "kms:DeleteAlias"] {
+                            if !list.iter().any(|s| s.effect == "Allow" && s.actions.iter().any(|a| a == needed)) {
+                                problems
+                                    .push(format!("{doc}: key policy lacks {needed}, so the alias cannot be managed"));
+                            }
+                        }
                     }
                 }
             }
@@ -350,10 +379,8 @@ fn checkov_finds_no_failed_check() {
             .output()
             .expect("run checkov");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let reports: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| {
+        let reports: Vec<serde_json::Value> =
+            serde_json::Deserializer::from_str(&stdout).into_iter().collect::<Result<_, _>>().unwrap_or_else(|e| {
                 panic!("checkov printed no JSON for {dir} ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
             });
         assert!(!reports.is_empty(), "checkov printed nothing for {dir}: {}", String::from_utf8_lossy(&out.stderr));

@@ -276,8 +276,8 @@ impl Config {
     }
 
     fn collect_template_expr(&mut self, file: &str, t: &TemplateExpr) {
-        let template = Template::from_expr(t)
-            .unwrap_or_else(|e| panic!("{}/{file}: bad template {t:?}: {e}", self.dir.display()));
+        let template =
+            Template::from_expr(t).unwrap_or_else(|e| panic!("{}/{file}: bad template {t:?}: {e}", self.dir.display()));
         self.collect_template(file, &template);
     }
 

@@ -34,7 +34,8 @@ fn fits(ty: &Expression, value: &Expression, at: &str) -> Result<(), String> {
             other => Err(format!("{}: unknown type `{other}`", at_or_root(at))),
         },
         Expression::FuncCall(f) => {
-            let arg = f.args.first().ok_or_else(|| format!("{}: `{}` without an argument", at_or_root(at), f.name.name))?;
+            let arg =
+                f.args.first().ok_or_else(|| format!("{}: `{}` without an argument", at_or_root(at), f.name.name))?;
             match (f.name.name.as_str(), value) {
                 ("list" | "set", Expression::Array(items)) => {
                     items.iter().enumerate().try_for_each(|(i, item)| fits(arg, item, &format!("{at}[{i}]")))
@@ -61,7 +62,10 @@ fn fits(ty: &Expression, value: &Expression, at: &str) -> Result<(), String> {
                     }
                     // Terraform 1.0 has no optional attributes: every declared one must be given.
                     if let Some(missing) = declared.iter().find(|k| !given.contains(k)) {
-                        return Err(format!("{}: attribute `{missing}` is required by the object type", at_or_root(at)));
+                        return Err(format!(
+                            "{}: attribute `{missing}` is required by the object type",
+                            at_or_root(at)
+                        ));
                     }
                     fields.iter().try_for_each(|(k, t)| {
                         let name = key_name(k);
@@ -111,11 +115,11 @@ mod tests {
         assert!(parse("string", "1").is_err());
         assert!(parse("number", "48").is_ok());
         assert!(parse("list(string)", "[\"a\", \"b\"]").is_ok());
-        assert!(parse("list(string)", "[\"a\", 2]").unwrap_err().contains("[1]"));
-        assert!(parse("map(number)", "{ a = 1, b = \"x\" }").unwrap_err().contains("b"));
+        assert!(parse("list(string)", "[\"a\", 2]").expect_err("must not fit").contains("[1]"));
+        assert!(parse("map(number)", "{ a = 1, b = \"x\" }").expect_err("must not fit").contains("b"));
         assert!(parse("object({ a = string, b = bool })", "{ a = \"x\", b = true }").is_ok());
-        assert!(parse("object({ a = string })", "{ a = \"x\", c = 1 }").unwrap_err().contains("`c`"));
-        assert!(parse("object({ a = string, b = bool })", "{ a = \"x\" }").unwrap_err().contains("`b`"));
+        assert!(parse("object({ a = string })", "{ a = \"x\", c = 1 }").expect_err("must not fit").contains("`c`"));
+        assert!(parse("object({ a = string, b = bool })", "{ a = \"x\" }").expect_err("must not fit").contains("`b`"));
         assert!(parse("any", "{ x = [1] }").is_ok());
         assert!(parse("bool", "null").is_ok());
     }
