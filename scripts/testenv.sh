@@ -444,6 +444,14 @@ ensure_registry() {
 	say "registry: answering /v2/"
 }
 
+# A filesystem mirror holding hashicorp/aws, when this machine has one (the Terraform Registry is out
+# of reach, so nothing here can download it). tests/modules_aws.rs validates and applies the modules
+# with it, and says loudly that it skipped when there is none.
+aws_provider_mirror() {
+	local dir=${MLOPS_AWS_PROVIDER_MIRROR:-/opt/tf-plugins}
+	if compgen -G "$dir/registry.terraform.io/hashicorp/aws/*/linux_amd64" >/dev/null; then echo "$dir"; fi
+}
+
 write_env() {
 	local tmp
 	tmp=$(mktemp "$TOOLS/env.sh.XXXXXX")
@@ -460,6 +468,7 @@ export MLOPS_BUSYBOX='$(busybox_bin)'
 export MLOPS_CHECK_JSONSCHEMA='$VENV/bin/check-jsonschema'
 export MLOPS_PYTHON_VENV='$VENV'
 export MLOPS_CHECKOV='$CHECKOV_VENV/bin/checkov'
+export MLOPS_AWS_PROVIDER_MIRROR='$(aws_provider_mirror)'
 # terraform must not phone home for upgrade checks (no network here)
 export CHECKPOINT_DISABLE=1
 EOF

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::moto::{image, unique, Aws};
-use common::{env, TestEnv, Workdir, SOURCE};
+use common::{env, mirror, TestEnv, Workdir};
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI", "MLOPS_TOOLS"];
 
@@ -19,40 +19,6 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A filesystem mirror in the unpacked layout holding the provider cargo built for this run, and a
-/// CLI configuration that installs mlops/mlops only from it — what examples/local/run.sh does.
-fn mirror_cli_config(dir: &Path) -> String {
-    let version = env!("CARGO_PKG_VERSION");
-    let mirror = dir.join("mirror");
-    let platform = mirror.join(format!("{SOURCE}/{version}/linux_amd64"));
-    std::fs::create_dir_all(&platform).expect("mirror dir");
-    std::fs::copy(common::provider_binary(), platform.join(format!("terraform-provider-mlops_v{version}")))
-        .expect("copy the provider into the mirror");
-    format!(
-        "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{SOURCE}\"]\n  }}\n  \
-         direct {{\n    exclude = [\"{SOURCE}\"]\n  }}\n}}\n",
-        mirror.display()
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        let name = entry.file_name();
-        // Terraform's own files from a local run of the example are not part of it.
-        if name == ".terraform" || name.to_string_lossy().starts_with("terraform.tfstate") {
-            continue;
-        }
-        let kind = entry.file_type().expect("file type");
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), to.join(&name)).expect("copy file");
-        }
-    }
 }
 
 /// Runs examples/local/seed.py (the demo's own seeding) with the tools venv's boto3.
@@ -237,8 +203,8 @@ fn the_lambda_module_deploys_a_new_model_as_a_new_version_and_destroys_only_its_
     let aws = rt.block_on(Aws::new(&env.moto));
     let inputs = Inputs::new("lmod");
     let dir = tempfile::tempdir().expect("tempdir");
-    let w = Workdir::with_cli_config(&env, &module_root(&env, &inputs), &mirror_cli_config(dir.path()));
-    copy_dir(&repo().join("terraform/modules/lambda"), &w.path().join("modules/lambda"));
+    let w = Workdir::with_cli_config(&env, &module_root(&env, &inputs), &mirror::cli_config(dir.path(), &[]));
+    mirror::copy_dir(&repo().join("terraform/modules/lambda"), &w.path().join("modules/lambda"));
     w.write("app/Dockerfile", APP_DOCKERFILE);
     w.write("app/handler.py", "def handler(event, context):\n    return {\"batchItemFailures\": []}\n");
 
@@ -344,11 +310,11 @@ fn examples_local_applies_with_its_tfvars_and_destroys_cleanly() {
     let inputs = Inputs::new("lex");
     let base = base_image();
     let dir = tempfile::tempdir().expect("tempdir");
-    let w = Workdir::with_cli_config(&env, "", &mirror_cli_config(dir.path()));
+    let w = Workdir::with_cli_config(&env, "", &mirror::cli_config(dir.path(), &[]));
     std::fs::remove_file(w.path().join("main.tf")).expect("no root config at the top");
     // The example, the module and the image context at the same relative places as in the repository.
     for part in ["examples/local", "terraform/modules/lambda", "examples/store-sales/lambda"] {
-        copy_dir(&repo().join(part), &w.path().join(part));
+        mirror::copy_dir(&repo().join(part), &w.path().join(part));
     }
     let chdir = ["-chdir=examples/local"];
     // vars/local.tfvars as the demo uses it; the names moto shares with other runs made unique.

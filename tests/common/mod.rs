@@ -2,6 +2,7 @@
 //! real Terraform CLI against the provider binary built by cargo.
 #![allow(dead_code)]
 pub mod fault_proxy;
+pub mod mirror;
 pub mod moto;
 
 use std::path::{Path, PathBuf};
