@@ -173,15 +173,6 @@ module "inference" {
   tags = local.tags
 }
 
-# The pipeline's role gets kms:Decrypt on the key (reading the source stream and the model); writing to the
-# encrypted predictions stream also needs kms:GenerateDataKey, granted here on this key only.
-resource "aws_kms_grant" "inference_writes_predictions" {
-  name              = "${local.function_name}-predictions"
-  key_id            = aws_kms_key.data.key_id
-  grantee_principal = module.inference.role_arn
-  operations        = ["GenerateDataKey"]
-}
-
 # ---------------------------------------------------------------------------------------------------------------
 # Optional: a Prefect worker on Fargate for the training flows
 # ---------------------------------------------------------------------------------------------------------------

@@ -93,6 +93,16 @@ pub fn role_policy(p: &PolicyInputs) -> Option<Json> {
     if let Some(key) = &p.kms_key_arn {
         statements
             .push(json!({ "Sid": "DecryptWithKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key }));
+        // Kinesis encrypts each record the function puts with a data key made under the stream's key,
+        // in the caller's name: writing to an encrypted output stream needs GenerateDataKey too.
+        if p.output_stream_arn.is_some() {
+            statements.push(json!({
+                "Sid": "EncryptPredictionsWithKey",
+                "Effect": "Allow",
+                "Action": "kms:GenerateDataKey",
+                "Resource": key
+            }));
+        }
     }
     if let Some(dest) = &p.on_failure_destination_arn {
         let action = if dest.split(':').nth(2) == Some("sns") { "sns:Publish" } else { "sqs:SendMessage" };
@@ -160,6 +170,10 @@ mod tests {
         assert_eq!(
             statement(&doc, "DecryptWithKey").expect("kms")["Resource"],
             "arn:aws:kms:eu-west-1:123456789012:key/abc"
+        );
+        assert_eq!(
+            statement(&doc, "EncryptPredictionsWithKey").expect("an encrypted output stream")["Action"],
+            "kms:GenerateDataKey"
         );
         assert_eq!(statement(&doc, "ReportFailedBatches").expect("dest")["Action"], "sns:Publish");
         let xray = statement(&doc, "XRayHasNoResourceLevelPermissions").expect("xray");

@@ -146,7 +146,7 @@ pub fn schema() -> Schema {
     .attribute(Attribute::new("image_uri", Type::String).required().description("Digest-pinned image `REPO@sha256:…`, e.g. `mlops_ecr_image.model.image_uri`. A `:tag` is accepted with a warning: Terraform cannot see tag moves."))
     .attribute(text("architecture", "`x86_64` (default) or `arm64`. Checked against the image's own platform where the provider can read the image (the `ecr_registry_host` registry); a mismatch fails before anything is created."))
     .attribute(Attribute::new("role_arn", Type::String).optional().computed().description("Execution role to use. Without it the pipeline creates one with a least-privilege inline policy."))
-    .attribute(Attribute::new("kms_key_arn", Type::String).optional().description("KMS key the model objects or streams are encrypted with; adds `kms:Decrypt` on exactly this key."))
+    .attribute(Attribute::new("kms_key_arn", Type::String).optional().description("KMS key the model objects or streams are encrypted with; adds `kms:Decrypt` on exactly this key, and `kms:GenerateDataKey` when there is an `output` stream (writing to an encrypted stream needs it)."))
     .attribute(Attribute::new("environment", Type::map(Type::String)).optional().description("Environment variables (the names the pipeline sets itself are refused)."))
     .attribute(Attribute::new("sensitive_environment", Type::map(Type::String)).optional().sensitive().description("Environment variables whose values never appear in plan output or logs."))
     .attribute(int("memory_size", "Memory in MB, 128-10240. Default 1024."))

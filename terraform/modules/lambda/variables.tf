@@ -311,7 +311,7 @@ variable "tracing" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "KMS key the model objects or streams are encrypted with; the role gets kms:Decrypt on exactly this key. Null: none."
+  description = "KMS key the model objects or streams are encrypted with; the role gets kms:Decrypt on exactly this key, and kms:GenerateDataKey to write to an encrypted output stream. Null: none."
   default     = null
 
   validation {
