@@ -110,12 +110,12 @@ pub struct ContextWalk {
 /// relative to the context (it chooses the ignore file).
 pub fn walk_context(context: &Path, dockerfile: &str) -> Result<ContextWalk, ContextError> {
     let (matcher, ignore_file) = load_matcher(context, dockerfile)?;
-    let mut walker = Walker { matcher: matcher.as_ref().filter(|m| !m.is_empty()), entries: Vec::new() };
+    let walker = Walker { matcher: matcher.as_ref().filter(|m| !m.is_empty()) };
     let root =
         Dir { abs: context.to_path_buf(), rel: String::new(), utf8: true, info: MatchInfo::default(), excluded: false };
-    walker.dir(&root)?;
-    let mut entries = walker.entries;
-    entries.sort_by_cached_key(WalkEntry::display_path);
+    let mut entries = Vec::new();
+    walker.dir(&root, &mut entries)?;
+    entries.sort_unstable_by(display_order);
     Ok(ContextWalk { entries, ignore_file })
 }
 
@@ -158,7 +158,6 @@ fn load_matcher(context: &Path, dockerfile: &str) -> Result<(Option<PatternMatch
 
 struct Walker<'a> {
     matcher: Option<&'a PatternMatcher>,
-    entries: Vec<WalkEntry>,
 }
 
 /// A directory being walked.
@@ -174,84 +173,162 @@ struct Dir {
     excluded: bool,
 }
 
+/// A child of a directory, once its exclusion is decided.
+enum Child {
+    /// An included regular file, stat'ed later (possibly on another thread).
+    File { name: OsString, entry: DirEntry, rel: String },
+    /// An included symlink.
+    Symlink { name: OsString, rel: String },
+    /// A directory to enter.
+    Dir(Dir),
+    /// The first error met in this directory, in walk order (nothing after it is looked at).
+    Error(ContextError),
+}
+
+/// Included regular files of one directory above which their `fstatat` calls are split between
+/// threads. Below it the directories themselves are walked in parallel, which costs far less
+/// than handing out a task per file.
+const PARALLEL_FILES: usize = 256;
+
 impl Walker<'_> {
-    /// Walks one directory; returns whether anything below it was included.
-    fn dir(&mut self, dir: &Dir) -> Result<bool, ContextError> {
+    /// Walks one directory, appending what it includes to `out`; returns whether anything below
+    /// it was included. Subdirectories are walked in parallel; the caller sorts `out`.
+    fn dir(&self, dir: &Dir, out: &mut Vec<WalkEntry>) -> Result<bool, ContextError> {
         let children = match read_sorted(&dir.abs) {
             Ok(children) => children,
             // Like BuildKit: an unreadable directory only matters if something in it is sent.
             Err(e) if dir.excluded && e.kind() == io::ErrorKind::PermissionDenied => return Ok(false),
             Err(e) => return Err(ContextError::io(&dir.abs, e)),
         };
-        // Stat this directory's regular files up front, in parallel when there are many. std's
-        // `DirEntry::metadata` is an `fstatat` on the open directory, so no path is walked again:
-        // on a re-plan with a warm cache these calls are most of the work.
-        let stat = |(_, e): &(OsString, DirEntry)| e.file_type().ok().filter(|t| t.is_file()).map(|_| e.metadata());
-        let stats: Vec<Option<io::Result<Metadata>>> = if children.len() >= 32 {
-            use rayon::prelude::*;
-            children.par_iter().map(stat).collect()
-        } else {
-            children.iter().map(stat).collect()
-        };
-        let mut included_any = false;
-        for ((name, entry), stat) in children.into_iter().zip(stats) {
-            let abs = dir.abs.join(&name);
+        // Decide exclusions first (cheap, in memory); stat only the files that are sent.
+        let mut kept = Vec::with_capacity(children.len());
+        for (name, entry) in children {
             let utf8 = dir.utf8 && name.to_str().is_some();
-            let lossy = name.to_string_lossy();
-            let rel = if dir.rel.is_empty() { lossy.into_owned() } else { format!("{}/{lossy}", dir.rel) };
+            let rel = {
+                let lossy = name.to_string_lossy();
+                if dir.rel.is_empty() {
+                    lossy.into_owned()
+                } else {
+                    let mut rel = String::with_capacity(dir.rel.len() + 1 + lossy.len());
+                    rel.push_str(&dir.rel);
+                    rel.push('/');
+                    rel.push_str(&lossy);
+                    rel
+                }
+            };
             let file_type = match entry.file_type() {
                 Ok(t) => t,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ContextError::io(abs, e)),
+                Err(e) => {
+                    kept.push(Child::Error(ContextError::io(dir.abs.join(&name), e)));
+                    break;
+                }
             };
-            let (excluded, info) = match self.matcher {
-                // Docker 20.10's BuildKit sender asks the deprecated `Matches`, which is
-                // `MatchesOrParentMatches`; the info is still threaded for the newer rule.
-                Some(m) => (m.matches_or_parent_matches(&rel), m.matches_using_parent_results(&rel, &dir.info).1),
-                None => (false, MatchInfo::default()),
-            };
+            // Docker 20.10's BuildKit sender asks the deprecated `Matches`, which is
+            // `MatchesOrParentMatches`; the info is still threaded for the newer rule.
+            let excluded = self.matcher.is_some_and(|m| m.matches_or_parent_matches(&rel));
             if file_type.is_dir() {
                 if excluded && !self.matcher.is_some_and(|m| m.must_descend_excluded_dir(&rel)) {
                     continue;
                 }
+                let info = match self.matcher {
+                    Some(m) => m.matches_using_parent_results(&rel, &dir.info).1,
+                    None => MatchInfo::default(),
+                };
                 // A directory that is walked is also sent, even when excluded (Docker 20.10's
                 // BuildKit sender does so), so it shows as an empty directory if nothing below it is.
-                let child = Dir { abs, rel, utf8, info, excluded };
-                let below = self.dir(&child)?;
-                if !below {
-                    self.emit(&child.abs, child.rel, utf8, WalkKind::EmptyDir)?;
-                }
-                included_any = true;
+                kept.push(Child::Dir(Dir { abs: dir.abs.join(&name), rel, utf8, info, excluded }));
                 continue;
             }
             if excluded {
                 continue;
             }
-            let kind = if file_type.is_symlink() {
-                symlink(&abs)?
+            if !utf8 {
+                kept.push(Child::Error(ContextError::NonUtf8Path { path: dir.abs.join(&name) }));
+                break;
+            }
+            if file_type.is_symlink() {
+                kept.push(Child::Symlink { name, rel });
             } else if file_type.is_file() {
-                match stat {
-                    Some(Ok(md)) => WalkKind::File(FileStat::from_metadata(&md)),
-                    Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Some(Err(e)) => return Err(ContextError::io(abs, e)),
-                    None => continue,
-                }
+                kept.push(Child::File { name, entry, rel });
             } else {
-                return Err(ContextError::SpecialFile { path: abs });
+                kept.push(Child::Error(ContextError::SpecialFile { path: dir.abs.join(&name) }));
+                break;
+            }
+        }
+
+        // std's `DirEntry::metadata` is an `fstatat` on the open directory, so no path is walked
+        // again: on a re-plan with a warm cache these calls are most of the work.
+        let stat = |child: &Child| match child {
+            Child::File { entry, .. } => Some(entry.metadata()),
+            _ => None,
+        };
+        let files = kept.iter().filter(|c| matches!(c, Child::File { .. })).count();
+        let stats: Vec<Option<io::Result<Metadata>>> = if files >= PARALLEL_FILES {
+            use rayon::prelude::*;
+            kept.par_iter().with_min_len(PARALLEL_FILES / 2).map(stat).collect()
+        } else {
+            kept.iter().map(stat).collect()
+        };
+        let subdirs: Vec<&Dir> =
+            kept.iter().filter_map(|c| if let Child::Dir(d) = c { Some(d) } else { None }).collect();
+        let walked: Vec<Result<Vec<WalkEntry>, ContextError>> = if subdirs.len() > 1 {
+            use rayon::prelude::*;
+            subdirs.par_iter().with_max_len(1).map(|d| self.subdir(d)).collect()
+        } else {
+            subdirs.iter().map(|d| self.subdir(d)).collect()
+        };
+        let mut walked = walked.into_iter();
+
+        let mut included_any = false;
+        for (child, stat) in kept.into_iter().zip(stats) {
+            let (path, kind) = match child {
+                Child::Dir(_) => {
+                    // One result per subdirectory, in order: the first error in walk order wins.
+                    let Some(result) = walked.next() else { continue };
+                    out.extend(result?);
+                    included_any = true;
+                    continue;
+                }
+                Child::Error(e) => return Err(e),
+                Child::Symlink { name, rel } => (rel, symlink(&dir.abs.join(name))?),
+                Child::File { name, rel, .. } => match stat {
+                    Some(Ok(md)) => (rel, WalkKind::File(FileStat::from_metadata(&md))),
+                    Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Some(Err(e)) => return Err(ContextError::io(dir.abs.join(name), e)),
+                    None => continue,
+                },
             };
-            self.emit(&abs, rel, utf8, kind)?;
+            out.push(WalkEntry { path, kind });
             included_any = true;
         }
         Ok(included_any)
     }
 
-    fn emit(&mut self, abs: &Path, path: String, utf8: bool, kind: WalkKind) -> Result<(), ContextError> {
-        if !utf8 {
-            return Err(ContextError::NonUtf8Path { path: abs.to_path_buf() });
+    /// Walks a subdirectory into its own list; it is listed as an empty directory when nothing
+    /// below it is included.
+    fn subdir(&self, dir: &Dir) -> Result<Vec<WalkEntry>, ContextError> {
+        let mut out = Vec::new();
+        let below = self.dir(dir, &mut out)?;
+        if !below {
+            if !dir.utf8 {
+                return Err(ContextError::NonUtf8Path { path: dir.abs.clone() });
+            }
+            out.push(WalkEntry { path: dir.rel.clone(), kind: WalkKind::EmptyDir });
         }
-        self.entries.push(WalkEntry { path, kind });
-        Ok(())
+        Ok(out)
     }
+}
+
+/// Orders entries by [`WalkEntry::display_path`] without building it: empty directories compare
+/// as their path followed by `/`.
+fn display_order(a: &WalkEntry, b: &WalkEntry) -> std::cmp::Ordering {
+    let (x, y) = (a.path.as_bytes(), b.path.as_bytes());
+    let n = x.len().min(y.len());
+    x[..n].cmp(&y[..n]).then_with(|| {
+        let slash = |e: &WalkEntry| if e.kind == WalkKind::EmptyDir { &b"/"[..] } else { &b""[..] };
+        x[n..].iter().chain(slash(a)).cmp(y[n..].iter().chain(slash(b)))
+    })
 }
 
 /// Directory entries sorted by name bytes (the order of Go's `WalkDir`).
