@@ -18,15 +18,16 @@ use crate::context::{ContextSummary, EntryKind};
 /// At most this many entries are kept in [`Fingerprint::files`].
 ///
 /// A service's build context (code, configuration, a lock file, a few model files) has tens to a
-/// few hundred files and keeps one entry per file, exactly as before the bound existed. At about
-/// 80 bytes of JSON per entry, 2,000 entries are ~160 KiB per fingerprint; private state holds two
-/// (built and planned), which Terraform stores base64-encoded: well under 1 MiB per resource in
-/// every plan and state, against ~10 MiB for an unbounded 100,000-file context.
-pub const MAX_FILES: usize = 2_000;
+/// couple of hundred files and keeps one entry per file. At about 80 bytes of JSON per entry, 256
+/// entries are ~20 KiB per fingerprint; private state holds two (built and planned), which
+/// Terraform stores base64-encoded in every plan and state and carries through each plan: with
+/// 2,000 entries that cost a no-op plan of a 5,000-file context ~20 ms in Terraform alone
+/// (`cargo bench --bench lifecycle`). A larger context is named down to the directories that fit.
+pub const MAX_FILES: usize = 256;
 
 /// At most this many bytes of JSON in [`Fingerprint::files`]: the bound for long paths, where
 /// [`MAX_FILES`] entries alone would not keep the size in check.
-pub const MAX_FILES_BYTES: usize = 160 * 1024;
+pub const MAX_FILES_BYTES: usize = 24 * 1024;
 
 /// The key standing for the whole context when not even its top level fits.
 pub const WHOLE_CONTEXT: &str = "./";
@@ -516,11 +517,11 @@ mod tests {
         let fp = describe(&entries);
         assert!(fp.files.len() <= MAX_FILES, "{}", fp.files.len());
         assert!(serde_json::to_vec(&fp.files).map_or(0, |v| v.len()) <= MAX_FILES_BYTES);
-        // The source files and one class directory stay named, the other classes are collapsed.
+        // The source files stay named, every class directory is one entry.
         assert_eq!(fp.files.keys().filter(|k| k.starts_with("src/app/f")).count(), 40);
-        assert_eq!(fp.files.keys().filter(|k| k.starts_with("data/train/c000/img")).count(), 1000);
+        assert_eq!(fp.files.keys().filter(|k| k.starts_with("data/train/c000/img")).count(), 0);
         assert_eq!(fp.files.get("data/train/c042/").map(|v| &v[..1]), Some("D"));
-        assert_eq!(fp.files.len(), 1 + 40 + 1000 + 99);
+        assert_eq!(fp.files.len(), 1 + 40 + 100);
 
         let private = Private { built: fp.clone(), planned: Some(fp), created_repository: true };
         let bytes = private.to_bytes().len();
@@ -536,9 +537,9 @@ mod tests {
         let before = describe(&entries);
         let r = rebuild_reason(&before, &describe(&changed(&entries, "data/train/c042/img00042.jpg")));
         assert_eq!(r, "1 path changed: ~data/train/c042/ (directory)");
-        // Where the map still names files, the file is named.
         let r = rebuild_reason(&before, &describe(&changed(&entries, "data/train/c000/img00007.jpg")));
-        assert_eq!(r, "1 path changed: ~data/train/c000/img00007.jpg");
+        assert_eq!(r, "1 path changed: ~data/train/c000/ (directory)");
+        // Where the map still names files, the file is named.
         let r = rebuild_reason(&before, &describe(&changed(&entries, "src/app/f00003")));
         assert_eq!(r, "1 path changed: ~src/app/f00003");
     }
@@ -557,32 +558,32 @@ mod tests {
 
     #[test]
     fn differently_collapsed_sides_are_compared_at_the_coarser_granularity() {
-        // 1,500 files: one entry each. 2,500 files: data/a/ (the largest) collapsed.
+        // 180 files: one entry each. 280 files: data/a/ (the largest) collapsed.
         let mut small = vec![file("Dockerfile", 0)];
-        small.extend(files("src/", 99));
-        small.extend(files("data/a/", 1200));
-        small.extend(files("data/b/", 200));
+        small.extend(files("src/", 9));
+        small.extend(files("data/a/", 150));
+        small.extend(files("data/b/", 20));
         let mut large = small.clone();
-        large.extend(files("data/c/", 1000));
+        large.extend(files("data/c/", 100));
         let (s, l) = (describe(&small), describe(&large));
-        assert_eq!(s.files.len(), 1500);
+        assert_eq!(s.files.len(), 180);
         assert!(l.files.contains_key("data/a/") && l.files.contains_key("data/b/f00000"), "{:?}", l.files.len());
 
         // data/a/ is unchanged: never reported, in either direction.
         let r = rebuild_reason(&s, &l);
-        assert!(r.starts_with("1000 paths changed: +data/c/f00000, +data/c/f00001, "), "{r}");
+        assert!(r.starts_with("100 paths changed: +data/c/f00000, +data/c/f00001, "), "{r}");
         assert!(!r.contains("data/a"), "{r}");
-        assert!(rebuild_reason(&l, &s).starts_with("1000 paths changed: -data/c/f00000, "));
+        assert!(rebuild_reason(&l, &s).starts_with("100 paths changed: -data/c/f00000, "));
 
         // A change inside it is reported as the directory, whichever side collapsed it.
         let l2 = describe(&changed(&large, "data/a/f00007"));
         let r = rebuild_reason(&s, &l2);
-        assert!(r.starts_with("1001 paths changed: ~data/a/ (directory), +data/c/f00000, "), "{r}");
+        assert!(r.starts_with("101 paths changed: ~data/a/ (directory), +data/c/f00000, "), "{r}");
         let s2 = describe(&changed(&small, "data/a/f00007"));
-        assert!(rebuild_reason(&l, &s2).starts_with("1001 paths changed: ~data/a/ (directory), -data/c/f00000, "));
+        assert!(rebuild_reason(&l, &s2).starts_with("101 paths changed: ~data/a/ (directory), -data/c/f00000, "));
         // And a file named on both sides is still named.
         let r = rebuild_reason(&s, &describe(&changed(&large, "data/b/f00003")));
-        assert!(r.starts_with("1001 paths changed: ~data/b/f00003, +data/c/f00000"), "{r}");
+        assert!(r.starts_with("101 paths changed: ~data/b/f00003, +data/c/f00000"), "{r}");
     }
 
     #[test]
@@ -620,13 +621,14 @@ mod tests {
     #[test]
     fn long_paths_are_bounded_by_bytes() {
         let dir = format!("{}/", "deep".repeat(50));
-        let entries = files(&dir, 1500);
+        let entries = files(&dir, 300);
         let fp = describe(&entries);
         assert_eq!(fp.files.keys().collect::<Vec<_>>(), [&dir]);
-        let mut entries = files(&format!("a/{dir}"), 700);
-        entries.extend(files(&format!("b/{dir}"), 700));
+        // 90 entries of ~230 bytes fit the byte bound (and the entry bound); 180 do not.
+        let mut entries = files(&format!("a/{dir}"), 90);
+        entries.extend(files(&format!("b/{dir}"), 90));
         let fp = describe(&entries);
         assert!(serde_json::to_vec(&fp.files).map_or(0, |v| v.len()) <= MAX_FILES_BYTES);
-        assert_eq!(fp.files.len(), 701, "one of the two directories fits file by file");
+        assert_eq!(fp.files.len(), 91, "one of the two directories fits file by file");
     }
 }
