@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -43,6 +44,52 @@ fn cache_dir_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     get("HOME").map(|home| home.join(".cache").join(APP_DIR))
 }
 
+/// A fast, non-cryptographic hasher for the cache's path keys (FxHash's multiply-rotate over
+/// 8-byte words). The keys are the context's own paths and the map lives for one hash, so there is
+/// nobody to flood it; SipHash cost more than the rest of a lookup.
+#[derive(Debug, Default, Clone, Copy)]
+struct PathHasher(u64);
+
+impl PathHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Cached entries by relative path.
+type Entries = HashMap<String, Cached, BuildHasherDefault<PathHasher>>;
+
 #[derive(Debug, Clone, Copy)]
 struct Cached {
     stat: FileStat,
@@ -53,7 +100,7 @@ struct Cached {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<String, Cached>,
+    entries: Entries,
     /// Something was recorded since the last save.
     dirty: bool,
     /// A hash ran through this cache since it was opened.
@@ -171,7 +218,7 @@ impl StatCache {
     }
 }
 
-fn encode(context: &Path, entries: &HashMap<String, Cached>) -> Vec<u8> {
+fn encode(context: &Path, entries: &Entries) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + entries.len() * 128);
     out.extend_from_slice(MAGIC);
     put_bytes(&mut out, context.as_os_str().as_bytes());
@@ -215,7 +262,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode(bytes: &[u8], context: &Path) -> Option<HashMap<String, Cached>> {
+fn decode(bytes: &[u8], context: &Path) -> Option<Entries> {
     let (body, trailer) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if digest(&SHA256, body).as_ref() != trailer {
         return None;
@@ -225,7 +272,9 @@ fn decode(bytes: &[u8], context: &Path) -> Option<HashMap<String, Cached>> {
         return None;
     }
     let count = u64::from_be_bytes(r.take()?);
-    let mut entries = HashMap::new();
+    // Each entry takes at least 96 bytes, which bounds what a corrupt count can reserve.
+    let capacity = usize::try_from(count).ok()?.min(r.0.len() / 96);
+    let mut entries = Entries::with_capacity_and_hasher(capacity, BuildHasherDefault::default());
     for _ in 0..count {
         let path = String::from_utf8(r.bytes()?.to_vec()).ok()?;
         let stat = FileStat {
