@@ -529,6 +529,23 @@ data "aws_iam_policy_document" "d" {
     let block = doc.blocks().next().expect("block");
     let s = iam::statements("d", block).expect("statements");
     let bad = iam::problems("d", &s[0], false);
+    let dynamic = hcl::parse(
+        r#"
+data "aws_iam_policy_document" "d" {
+  dynamic "statement" {
+    for_each = [1]
+    content {
+      actions   = ["logs:*"]
+      resources = ["arn:aws:logs:eu-west-1:123456789012:log-group:x"]
+    }
+  }
+}
+"#,
+    )
+    .expect("parse");
+    let s2 = iam::statements("d", dynamic.blocks().next().expect("block")).expect("statements");
+    assert_eq!(s2.len(), 1, "a dynamic statement's content is read");
+    assert!(iam::problems("d", &s2[0], false).iter().any(|b| b.contains("wildcard action `logs:*`")));
     assert!(bad.iter().any(|b| b.contains("wildcard action `s3:*`")), "{bad:?}");
     assert!(bad.iter().any(|b| b.contains("`*` resource")), "{bad:?}");
     assert_eq!(literal_str(&hcl::Expression::String("x".into())).as_deref(), Some("x"));

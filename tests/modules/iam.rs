@@ -46,10 +46,17 @@ fn strings(expr: Option<&Expression>, what: &str, doc: &str) -> Result<Vec<Strin
 
 /// The statements of a `data "aws_iam_policy_document"` block.
 pub fn statements(doc_name: &str, block: &Block) -> Result<Vec<Statement>, String> {
+    // Literal `statement` blocks, and the `content` of `dynamic "statement"` blocks.
+    let dynamic = block
+        .body()
+        .blocks()
+        .filter(|b| b.identifier() == "dynamic" && b.labels().first().is_some_and(|l| l.as_str() == "statement"))
+        .flat_map(|d| d.body().blocks().filter(|b| b.identifier() == "content"));
     block
         .body()
         .blocks()
         .filter(|b| b.identifier() == "statement")
+        .chain(dynamic)
         .map(|s| {
             let body = s.body();
             let actions = strings(attr(body, "actions"), "actions", doc_name)?;
