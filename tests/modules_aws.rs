@@ -61,6 +61,7 @@ fn every_module_and_example_validates_with_hashicorp_aws() {
     let (w, scratch) = workdir(&env, &aws_mirror, "");
     let mut failures = Vec::new();
     for dir in [
+        "terraform/modules/kms-key",
         "terraform/modules/kinesis",
         "terraform/modules/s3",
         "terraform/modules/prefect-agent",

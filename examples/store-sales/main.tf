@@ -1,8 +1,5 @@
 # store-sales: sales events (Kinesis) -> inference Lambda (container image, model from S3) -> predictions (Kinesis).
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   name          = "${var.name_prefix}-${var.environment}"
   function_name = "${local.name}-inference"
@@ -16,63 +13,15 @@ locals {
 
 # ---------------------------------------------------------------------------------------------------------------
 # One customer managed key for the data of this stack (both streams and the model bucket), so the function needs
-# a grant on one key only.
+# permissions on one key only.
 # ---------------------------------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "data_key" {
-  # checkov:skip=CKV_AWS_109: key policy; its Resource "*" means this key only, and the account must keep PutKeyPolicy or the key becomes unmanageable
-  # checkov:skip=CKV_AWS_111: key policy; its Resource "*" means this key only (a key policy cannot name the key it belongs to)
-  # checkov:skip=CKV_AWS_356: key policy; its Resource "*" means this key only (a key policy cannot name the key it belongs to)
-  statement {
-    sid    = "AccountAdministersAndUsesTheKey"
-    effect = "Allow"
-    actions = [
-      "kms:CancelKeyDeletion",
-      "kms:CreateAlias",
-      "kms:DeleteAlias",
-      "kms:CreateGrant",
-      "kms:Decrypt",
-      "kms:DescribeKey",
-      "kms:DisableKey",
-      "kms:EnableKey",
-      "kms:EnableKeyRotation",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:GetKeyPolicy",
-      "kms:GetKeyRotationStatus",
-      "kms:ListGrants",
-      "kms:ListResourceTags",
-      "kms:PutKeyPolicy",
-      "kms:ReEncryptFrom",
-      "kms:ReEncryptTo",
-      "kms:RetireGrant",
-      "kms:RevokeGrant",
-      "kms:ScheduleKeyDeletion",
-      "kms:TagResource",
-      "kms:UntagResource",
-      "kms:UpdateAlias",
-      "kms:UpdateKeyDescription",
-    ]
-    # In a key policy "*" is the key the policy is attached to; nothing else can be named here.
-    resources = ["*"]
+module "data_key" {
+  source = "../../terraform/modules/kms-key"
 
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-}
-
-resource "aws_kms_key" "data" {
-  description             = "Encrypts the streams and model artifacts of ${local.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.data_key.json
-}
-
-resource "aws_kms_alias" "data" {
-  name          = "alias/${local.name}-data"
-  target_key_id = aws_kms_key.data.key_id
+  alias       = "${local.name}-data"
+  description = "Encrypts the streams and model artifacts of ${local.name}"
+  tags        = local.tags
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -87,7 +36,7 @@ module "sales_events" {
   shard_count            = var.shard_count
   retention_period_hours = var.retention_period_hours
   create_kms_key         = false
-  kms_key_arn            = aws_kms_key.data.arn
+  kms_key_arn            = module.data_key.arn
   tags                   = local.tags
 }
 
@@ -99,7 +48,7 @@ module "predictions" {
   shard_count            = var.shard_count
   retention_period_hours = var.retention_period_hours
   create_kms_key         = false
-  kms_key_arn            = aws_kms_key.data.arn
+  kms_key_arn            = module.data_key.arn
   tags                   = local.tags
 }
 
@@ -108,7 +57,7 @@ module "models" {
 
   bucket_name    = var.model_bucket_name
   create_kms_key = false
-  kms_key_arn    = aws_kms_key.data.arn
+  kms_key_arn    = module.data_key.arn
   tags           = local.tags
 }
 
@@ -159,7 +108,7 @@ module "inference" {
   model_bucket = module.models.id
   model_prefix = var.model_prefix
   model_run_id = var.model_run_id
-  kms_key_arn  = aws_kms_key.data.arn
+  kms_key_arn  = module.data_key.arn
 
   memory_size        = var.lambda_memory_size
   log_retention_days = var.log_retention_days

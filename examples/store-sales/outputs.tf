@@ -15,7 +15,7 @@ output "model_bucket" {
 
 output "data_kms_key_arn" {
   description = "KMS key of the streams and the bucket (producers need kms:GenerateDataKey, consumers kms:Decrypt)."
-  value       = aws_kms_key.data.arn
+  value       = module.data_key.arn
 }
 
 output "function_name" {

@@ -8,7 +8,7 @@ locals {
   region     = data.aws_region.current.name
 
   create_kms_key = var.create_kms_key
-  kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+  kms_key_arn    = local.create_kms_key ? module.kms_key[0].arn : var.kms_key_arn
 
   create_cluster = var.create_cluster
   cluster_arn    = local.create_cluster ? aws_ecs_cluster.this[0].arn : var.cluster_arn
@@ -51,93 +51,14 @@ locals {
 # KMS key (create_kms_key): encrypts the log group and the parameters the module creates.
 # ---------------------------------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "kms" {
-  count = local.create_kms_key ? 1 : 0
+module "kms_key" {
+  source = "../kms-key"
+  count  = local.create_kms_key ? 1 : 0
 
-  # checkov:skip=CKV_AWS_109: key policy; its Resource "*" means this key only, and the account must keep PutKeyPolicy or the key becomes unmanageable
-  # checkov:skip=CKV_AWS_111: key policy; its Resource "*" means this key only (a key policy cannot name the key it belongs to)
-  # checkov:skip=CKV_AWS_356: key policy; its Resource "*" means this key only (a key policy cannot name the key it belongs to)
-  statement {
-    sid    = "AccountAdministersAndUsesTheKey"
-    effect = "Allow"
-    actions = [
-      "kms:CancelKeyDeletion",
-      "kms:CreateAlias",
-      "kms:DeleteAlias",
-      "kms:CreateGrant",
-      "kms:Decrypt",
-      "kms:DescribeKey",
-      "kms:DisableKey",
-      "kms:EnableKey",
-      "kms:EnableKeyRotation",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:GetKeyPolicy",
-      "kms:GetKeyRotationStatus",
-      "kms:ListGrants",
-      "kms:ListResourceTags",
-      "kms:PutKeyPolicy",
-      "kms:ReEncryptFrom",
-      "kms:ReEncryptTo",
-      "kms:RetireGrant",
-      "kms:RevokeGrant",
-      "kms:ScheduleKeyDeletion",
-      "kms:TagResource",
-      "kms:UntagResource",
-      "kms:UpdateAlias",
-      "kms:UpdateKeyDescription",
-    ]
-    # In a key policy "*" is the key the policy is attached to; nothing else can be named here.
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid    = "CloudWatchLogsEncryptsThisLogGroup"
-    effect = "Allow"
-    actions = [
-      "kms:Decrypt",
-      "kms:DescribeKey",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:ReEncryptFrom",
-      "kms:ReEncryptTo",
-    ]
-    # In a key policy "*" is the key the policy is attached to; the condition limits use to our log group.
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = [local.log_group_arn]
-    }
-  }
-}
-
-resource "aws_kms_key" "this" {
-  count = local.create_kms_key ? 1 : 0
-
-  description             = "Encrypts the logs and Prefect parameters of ECS service ${var.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms[0].json
-  tags                    = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  count = local.create_kms_key ? 1 : 0
-
-  name          = "alias/prefect-${var.name}"
-  target_key_id = aws_kms_key.this[0].key_id
+  alias          = "prefect-${var.name}"
+  description    = "Encrypts the logs and Prefect parameters of ECS service ${var.name}"
+  log_group_arns = [local.log_group_arn]
+  tags           = var.tags
 }
 
 # ---------------------------------------------------------------------------------------------------------------
