@@ -36,6 +36,7 @@ readonly DOCKER_CLI=/usr/bin/docker
 readonly DEFAULT_DOCKER_HOST=unix:///var/run/docker.sock
 readonly DOCKERD_PIDFILE=/var/run/docker.pid # what a default dockerd writes
 
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TOOLS="${MLOPS_TOOLS:-${HOME:-/root}/.cache/mlops-tools}"
 VENV="$TOOLS/venv"
 CHECKOV_VENV="$TOOLS/checkov-venv"
@@ -50,7 +51,12 @@ REGISTRY_CONFIG="$TOOLS/registry/config.yml"
 REGISTRY_DATA="$TOOLS/registry/data"
 # What our processes' command lines contain (checked against /proc/PID/cmdline before trusting a pid file).
 # (/proc cmdline with NULs turned into spaces, hence the trailing space.)
-MOTO_MATCH="moto_server -H 127.0.0.1 -p $MOTO_PORT "
+# moto runs through scripts/moto_server.py, which switches off moto's own synchronous Kinesis -> Lambda
+# delivery (it cannot run image functions and fails the PutRecord with HTTP 500; mlops-local is the
+# data plane instead). A stock moto_server that an older testenv started is replaced.
+MOTO_LAUNCHER="$SCRIPT_DIR/moto_server.py"
+MOTO_MATCH="moto_server.py -H 127.0.0.1 -p $MOTO_PORT "
+MOTO_STOCK_MATCH="moto_server -H 127.0.0.1 -p $MOTO_PORT "
 REGISTRY_MATCH="docker-registry serve $REGISTRY_CONFIG "
 # pid files are per port, so runs with another MLOPS_MOTO_PORT/MLOPS_REGISTRY_PORT never touch each other
 MOTO_NAME="moto-$MOTO_PORT"
@@ -354,9 +360,14 @@ ensure_moto() {
 	local pid
 	if moto_ping; then
 		if pid=$(pid_of "$MOTO_NAME" "$MOTO_MATCH"); then
-			say "moto: reusing moto_server started by testenv (pid $pid) at $MOTO_ENDPOINT"
+			say "moto: reusing moto_server.py started by testenv (pid $pid) at $MOTO_ENDPOINT"
+		elif pid=$(pid_of "$MOTO_NAME" "$MOTO_STOCK_MATCH"); then
+			say "moto: replacing the stock moto_server (pid $pid): its Kinesis->Lambda delivery must be off"
+			stop "$MOTO_NAME" "$MOTO_STOCK_MATCH" 10
+			start_moto
+			return 0
 		else
-			say "moto: reusing the moto server already answering at $MOTO_ENDPOINT"
+			warn "moto: reusing a moto server that testenv did not start, at $MOTO_ENDPOINT; if it is stock moto, PutRecord into a stream mapped to an image function fails with HTTP 500 (start it through scripts/moto_server.py)"
 		fi
 		if ! moto_lambda_no_docker; then
 			# The first config change wipes moto's Lambda state (DESIGN.md): say so.
@@ -368,8 +379,12 @@ ensure_moto() {
 	if [[ $(curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$MOTO_ENDPOINT/" 2>/dev/null || true) != 000 ]]; then
 		die "port $MOTO_PORT answers HTTP but is not moto; free it or set MLOPS_MOTO_PORT"
 	fi
-	say "moto: starting moto_server $MOTO_PIN on $MOTO_ENDPOINT (log $LOG_DIR/$MOTO_NAME.log)"
-	start_bg "$MOTO_NAME" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+	start_moto
+}
+
+start_moto() {
+	say "moto: starting moto_server $MOTO_PIN (Kinesis->Lambda delivery off) on $MOTO_ENDPOINT (log $LOG_DIR/$MOTO_NAME.log)"
+	start_bg "$MOTO_NAME" "$VENV/bin/python" "$MOTO_LAUNCHER" -H 127.0.0.1 -p "$MOTO_PORT"
 	wait_for "$MOTO_NAME" 60 "$(<"$RUN_DIR/$MOTO_NAME.pid")" moto_ping
 	# Must be the very first configuration change, before anything is created (DESIGN.md).
 	set_moto_config

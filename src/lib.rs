@@ -8,6 +8,7 @@ pub mod clients;
 pub mod context;
 pub mod data_sources;
 pub mod docs;
+pub mod local;
 pub mod provider;
 pub mod provider_data;
 pub mod resources;

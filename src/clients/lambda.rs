@@ -342,6 +342,8 @@ pub struct MappingInfo {
     pub tumbling_window_in_seconds: i32,
     /// `FilterCriteria.Filters[].Pattern`.
     pub filter_patterns: Vec<String>,
+    /// `LastModified`, Unix epoch seconds (fractional): when the mapping was created or last updated.
+    pub last_modified: Option<f64>,
 }
 
 /// `enabled` as hashicorp/aws reads it back from a mapping's state.
@@ -581,6 +583,7 @@ macro_rules! mapping_info {
                 .filter_criteria()
                 .map(|f| f.filters().iter().filter_map(|x| x.pattern()).map(str::to_string).collect())
                 .unwrap_or_default(),
+            last_modified: m.last_modified().map(|t| t.as_secs_f64()),
         }
     }};
 }
@@ -1313,10 +1316,41 @@ impl Lambda {
         .map_err(|e| LambdaError::from_retry(gone.clone(), e))
     }
 
+    /// ListEventSourceMappings of the whole account and region (no filter), all pages.
+    pub async fn list_all_mappings(&self) -> Result<Vec<MappingInfo>, LambdaError> {
+        self.list_mappings_where(None).await
+    }
+
+    /// ListAliases of `function`, all pages.
+    pub async fn list_aliases(&self, function: &str) -> Result<Vec<AliasInfo>, LambdaError> {
+        let mut aliases = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_aliases()
+                .function_name(function)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify("ListAliases", e))?;
+            aliases.extend(out.aliases().iter().map(|a| alias_info!(a)));
+            match out.next_marker().filter(|m| !m.is_empty()) {
+                Some(next) => marker = Some(next.to_string()),
+                None => break,
+            }
+        }
+        Ok(aliases)
+    }
+
     /// ListEventSourceMappings for `function`, all pages. Pass what the mappings target — for
     /// `mlops_pipeline` the alias ARN: mappings are listed by their qualified function ARN, and moto
     /// matches `FunctionName` literally (a bare function name lists none of the alias's mappings).
     pub async fn list_mappings(&self, function: &str) -> Result<Vec<MappingInfo>, LambdaError> {
+        self.list_mappings_where(Some(function)).await
+    }
+
+    async fn list_mappings_where(&self, function: Option<&str>) -> Result<Vec<MappingInfo>, LambdaError> {
         const OP: &str = "ListEventSourceMappings";
         let mut mappings = Vec::new();
         let mut marker: Option<String> = None;
@@ -1324,7 +1358,7 @@ impl Lambda {
             let out = self
                 .client
                 .list_event_source_mappings()
-                .function_name(function)
+                .set_function_name(function.map(str::to_string))
                 .set_marker(marker.take())
                 .send()
                 .await

@@ -154,6 +154,33 @@ impl Logs {
         Ok(true)
     }
 
+    /// CreateLogStream; an existing stream is fine.
+    pub async fn create_log_stream(&self, group: &str, stream: &str) -> Result<(), LogsError> {
+        match self.client.create_log_stream().log_group_name(group).log_stream_name(stream).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => Ok(()),
+            Err(e) => Err(classify("CreateLogStream", e)),
+        }
+    }
+
+    /// PutLogEvents: `(epoch milliseconds, message)` in time order, at most 10,000 per call.
+    pub async fn put_log_events(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), LogsError> {
+        let events = events
+            .iter()
+            .map(|(ts, m)| aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(*ts).message(m).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LogsError::Transient { operation: "PutLogEvents", code: None, message: e.to_string() })?;
+        self.client
+            .put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutLogEvents", e))
+    }
+
     /// PutRetentionPolicy with `Some(days)`; DeleteRetentionPolicy (never expire) with `None`.
     pub async fn put_retention(&self, name: &str, retention_days: Option<i32>) -> Result<(), LogsError> {
         match retention_days {

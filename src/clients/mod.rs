@@ -3,9 +3,11 @@
 pub mod aws;
 pub mod build;
 pub mod cloudwatch;
+pub mod destination;
 pub mod docker;
 pub mod ecr;
 pub mod iam;
+pub mod kinesis;
 pub mod lambda;
 pub mod logs;
 pub mod push;

@@ -1,0 +1,28 @@
+"""moto_server with its own Kinesis -> Lambda delivery switched off.
+
+Why: stock moto delivers every record put into a stream that has an event source mapping by invoking
+the mapped function synchronously, inside the PutRecord(s) call (LambdaBackend.send_kinesis_message).
+It cannot run container-image functions, so for the functions this project deploys that delivery
+crashes and PutRecord answers HTTP 500 (the record is stored anyway; see FACTS.md). `mlops-local`
+is the data plane that replaces it: it polls the streams through GetShardIterator/GetRecords and
+runs the function's image with the mapping's semantics. Everything else is stock moto.
+
+Usage: python moto_server.py [moto_server arguments...]   (e.g. -H 127.0.0.1 -p 5050)
+"""
+
+import sys
+
+from moto.awslambda.models import LambdaBackend
+from moto.server import main
+
+
+def _no_synchronous_delivery(self, *args, **kwargs):
+    """Records stay in the stream; mlops-local (or any consumer) reads them."""
+    return None
+
+
+LambdaBackend.send_kinesis_message = _no_synchronous_delivery
+
+if __name__ == "__main__":
+    sys.argv[0] = "moto_server"
+    sys.exit(main())

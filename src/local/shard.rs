@@ -1,0 +1,454 @@
+//! One shard of one mapping: a reader that polls GetRecords and deals records out to lanes (one
+//! per unit of ParallelizationFactor, by partition key, so each key keeps its order), lanes that
+//! form batches and run them ([`super::lane`]), and the bookkeeping that turns finished records
+//! into the shard's checkpoint.
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::checkpoint::Checkpoints;
+use super::event::{self, FailureCondition, LastInvoke, Record, Source, Window};
+use super::filter::Filters;
+use super::lane::{Lane, Outputs, Settings, Stopped, MAX_PAYLOAD};
+use super::router::Invoke;
+use super::seq::Seq;
+use crate::clients::destination::Destinations;
+use crate::clients::kinesis::{Kinesis, Position};
+
+/// Now, Unix epoch seconds.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// One mapping as this run serves it.
+pub struct MappingRun {
+    pub uuid: String,
+    pub stream_arn: String,
+    pub settings: Settings,
+    pub filters: Filters,
+    pub invoker: Arc<dyn Invoke>,
+    pub role_arn: String,
+    pub region: String,
+    pub destination: Option<String>,
+    pub destinations: Destinations,
+    /// Where a shard without a checkpoint starts.
+    pub start: Position,
+}
+
+/// Counters of one shard, shown on the terminal.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub read: AtomicU64,
+    pub filtered: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed_over: AtomicU64,
+    pub invocations: AtomicU64,
+    pub failed_invocations: AtomicU64,
+    /// Age of the last record of the last finished batch, ms (Lambda's IteratorAge).
+    pub iterator_age_ms: AtomicI64,
+    pub millis_behind_latest: AtomicI64,
+}
+
+/// Records read but not yet finished, in sequence order; the prefix that is finished becomes the
+/// checkpoint.
+#[derive(Debug, Default)]
+struct Tracker {
+    order: VecDeque<(Seq, bool)>,
+}
+
+impl Tracker {
+    fn add(&mut self, seq: Seq) {
+        self.order.push_back((seq, false));
+    }
+
+    /// Marks `seqs` finished; returns the new checkpoint when it moved.
+    fn finish<'a>(&mut self, seqs: impl Iterator<Item = &'a Seq>) -> Option<Seq> {
+        for seq in seqs {
+            if let Ok(i) = self.order.binary_search_by(|(s, _)| s.cmp(seq)) {
+                self.order[i].1 = true;
+            }
+        }
+        let mut moved = None;
+        while self.order.front().is_some_and(|(_, done)| *done) {
+            moved = self.order.pop_front().map(|(s, _)| s);
+        }
+        moved
+    }
+}
+
+/// What lanes report to: counters, the checkpoint, the on-failure destination.
+pub struct ShardOutputs {
+    mapping: Arc<MappingRun>,
+    shard_id: String,
+    tracker: Mutex<Tracker>,
+    checkpoints: Arc<Checkpoints>,
+    pub stats: Arc<ShardStats>,
+    activity: Arc<AtomicI64>,
+}
+
+impl ShardOutputs {
+    fn finished(&self, records: &[Record]) {
+        let moved = self.tracker.lock().unwrap_or_else(|p| p.into_inner()).finish(records.iter().map(|r| &r.seq));
+        if let Some(last) = records.iter().map(|r| r.arrival).reduce(f64::max) {
+            self.stats.iterator_age_ms.store(((now_secs() - last) * 1000.0).max(0.0) as i64, Ordering::Relaxed);
+        }
+        self.activity.store(super::logsink::now_ms(), Ordering::Relaxed);
+        if let Some(seq) = moved {
+            if let Err(e) = self.checkpoints.set(&self.mapping.uuid, &self.shard_id, &seq) {
+                tracing::error!("{e}");
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Outputs for ShardOutputs {
+    fn done(&self, records: &[Record]) {
+        self.stats.succeeded.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.finished(records);
+    }
+
+    fn attempted(&self, _records: usize, ok: bool) {
+        self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.stats.failed_invocations.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn failed_over(&self, records: &[Record], condition: FailureCondition, last: &LastInvoke) {
+        let m = &self.mapping;
+        let first = records.first().map(|r| r.seq.as_str()).unwrap_or_default();
+        let end = records.last().map(|r| r.seq.as_str()).unwrap_or_default();
+        let what = format!("{} record(s) {first}..{end} of {}", records.len(), self.shard_id);
+        match &m.destination {
+            Some(arn) => {
+                let mut last = last.clone();
+                if last.function_arn.is_empty() {
+                    last.function_arn = m.invoker.function_arn().to_string();
+                }
+                let doc = event::failure_record(records, condition, &last, &self.shard_id, &m.stream_arn, now_secs());
+                match m.destinations.send(arn, &doc.to_string()).await {
+                    Ok(()) => tracing::warn!("{}: {what} sent to {arn}", condition.as_str()),
+                    Err(e) => tracing::error!("{}: {what} could not be sent to the on-failure destination: {e}", condition.as_str()),
+                }
+            }
+            None => tracing::warn!("{}: {what} discarded (the mapping has no on-failure destination)", condition.as_str()),
+        }
+        self.stats.failed_over.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.finished(records);
+    }
+}
+
+/// Runs one shard until `stop`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_shard(
+    mapping: Arc<MappingRun>,
+    shard_id: String,
+    kinesis: Kinesis,
+    checkpoints: Arc<Checkpoints>,
+    stats: Arc<ShardStats>,
+    activity: Arc<AtomicI64>,
+    poll_interval: Duration,
+    stop: CancellationToken,
+) {
+    let outputs = Arc::new(ShardOutputs {
+        mapping: mapping.clone(),
+        shard_id: shard_id.clone(),
+        tracker: Mutex::new(Tracker::default()),
+        checkpoints: checkpoints.clone(),
+        stats: stats.clone(),
+        activity: activity.clone(),
+    });
+    let lanes = mapping.settings.parallelization.max(1);
+    let mut senders = Vec::with_capacity(lanes);
+    let mut tasks = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (tx, rx) = mpsc::channel::<Record>(mapping.settings.batch_size.max(100) * 2);
+        senders.push(tx);
+        tasks.push(tokio::spawn(run_lane(mapping.clone(), shard_id.clone(), rx, outputs.clone(), stop.clone())));
+    }
+    let start = match checkpoints.get(&mapping.uuid, &shard_id) {
+        Some(seq) => Position::After(seq.0),
+        None => mapping.start.clone(),
+    };
+    read_shard(&mapping, &shard_id, &kinesis, start, &senders, &outputs, &activity, poll_interval, &stop).await;
+    drop(senders);
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_shard(
+    mapping: &MappingRun,
+    shard_id: &str,
+    kinesis: &Kinesis,
+    start: Position,
+    lanes: &[mpsc::Sender<Record>],
+    outputs: &ShardOutputs,
+    activity: &AtomicI64,
+    poll_interval: Duration,
+    stop: &CancellationToken,
+) {
+    let arn = &mapping.stream_arn;
+    let mut last_read: Option<String> = None;
+    let mut iterator: Option<String> = None;
+    let mut failures = 0u32;
+    while !stop.is_cancelled() {
+        let it = match iterator.take() {
+            Some(it) => it,
+            None => {
+                let position = last_read.clone().map(Position::After).unwrap_or_else(|| start.clone());
+                match kinesis.shard_iterator(arn, shard_id, &position).await {
+                    Ok(it) => it,
+                    Err(e) => {
+                        failures += 1;
+                        tracing::warn!("{shard_id}: {e}");
+                        if sleep_or_stop(stop, backoff(failures)).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let page = match kinesis.get_records(arn, &it, 10_000).await {
+            Ok(p) => p,
+            Err(e) => {
+                failures += 1;
+                if !e.expired {
+                    tracing::warn!("{shard_id}: {e}");
+                }
+                if sleep_or_stop(stop, backoff(failures)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        failures = 0;
+        let got = page.records.len();
+        for r in page.records {
+            let record = Record {
+                seq: Seq(r.sequence_number.clone()),
+                partition_key: r.partition_key,
+                data: r.data,
+                arrival: r.arrival,
+            };
+            last_read = Some(r.sequence_number);
+            outputs.stats.read.fetch_add(1, Ordering::Relaxed);
+            outputs.tracker.lock().unwrap_or_else(|p| p.into_inner()).add(record.seq.clone());
+            if !mapping.filters.matches(&record.partition_key, record.seq.as_str(), record.arrival, &record.data) {
+                outputs.stats.filtered.fetch_add(1, Ordering::Relaxed);
+                outputs.finished(std::slice::from_ref(&record));
+                continue;
+            }
+            let lane = lane_of(&record.partition_key, lanes.len());
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                sent = lanes[lane].send(record) => if sent.is_err() { return },
+            }
+        }
+        if got > 0 {
+            activity.store(super::logsink::now_ms(), Ordering::Relaxed);
+        }
+        if let Some(ms) = page.millis_behind_latest {
+            outputs.stats.millis_behind_latest.store(ms, Ordering::Relaxed);
+        }
+        match page.next_iterator {
+            Some(next) => iterator = Some(next),
+            None => {
+                tracing::info!("{shard_id} is closed and fully read");
+                return;
+            }
+        }
+        if got == 0 && sleep_or_stop(stop, poll_interval).await {
+            return;
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(250u64.saturating_mul(1 << failures.min(5))).min(Duration::from_secs(5))
+}
+
+/// Sleeps; true when stopped meanwhile.
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+/// The lane of a partition key: the same key always lands in the same lane.
+pub fn lane_of(key: &str, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+/// The tumbling window a record arriving at `arrival` belongs to: `[start, start + size)`.
+pub fn window_of(arrival: f64, size: u32) -> (f64, f64) {
+    let size = f64::from(size.max(1));
+    let start = (arrival / size).floor() * size;
+    (start, start + size)
+}
+
+async fn run_lane(
+    mapping: Arc<MappingRun>,
+    shard_id: String,
+    mut rx: mpsc::Receiver<Record>,
+    outputs: Arc<ShardOutputs>,
+    stop: CancellationToken,
+) {
+    let s = &mapping.settings;
+    let clock = now_secs;
+    let lane = Lane {
+        settings: s,
+        invoker: mapping.invoker.as_ref(),
+        source: Source {
+            stream_arn: &mapping.stream_arn,
+            shard_id: &shard_id,
+            region: &mapping.region,
+            role_arn: &mapping.role_arn,
+        },
+        outputs: outputs.as_ref(),
+        stop: &stop,
+        now: &clock,
+    };
+    let mut carry: Option<Record> = None;
+    let mut window: Option<Window> = None;
+    loop {
+        // The first record of the next batch (or the end of an open tumbling window).
+        let first = match carry.take() {
+            Some(r) => r,
+            None => {
+                let window_end = window.as_ref().map(|w| w.end);
+                let wait_end = async {
+                    match window_end {
+                        Some(end) => tokio::time::sleep(Duration::from_secs_f64((end - now_secs()).max(0.0))).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = rx.recv() => match r { Some(r) => r, None => return },
+                    _ = wait_end => {
+                        if let Some(mut w) = window.take() {
+                            if close_window(&lane, &mut w).await.is_err() { return }
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        if s.tumbling_s > 0 {
+            let (start, end) = window_of(first.arrival, s.tumbling_s);
+            if window.as_ref().is_some_and(|w| w.start != start) {
+                if let Some(mut w) = window.take() {
+                    if close_window(&lane, &mut w).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if window.is_none() {
+                window = Some(Window { start, end, state: Default::default(), is_final: false, terminated_early: false });
+            }
+        }
+        let mut bytes = first.data.len() + 512;
+        let mut batch = vec![first];
+        let deadline = Instant::now() + s.batching_window;
+        while batch.len() < s.batch_size {
+            let next = if s.batching_window.is_zero() {
+                match rx.try_recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => None,
+                }
+            } else {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = rx.recv() => r,
+                    _ = tokio::time::sleep_until(deadline) => None,
+                }
+            };
+            let Some(r) = next else { break };
+            let other_window = window.as_ref().is_some_and(|w| window_of(r.arrival, s.tumbling_s).0 != w.start);
+            // base64 grows data by 4/3; the JSON around each record is ~400 bytes.
+            let size = r.data.len() * 4 / 3 + 512;
+            if other_window || bytes + size > MAX_PAYLOAD {
+                carry = Some(r);
+                break;
+            }
+            bytes += size;
+            batch.push(r);
+        }
+        if lane.run_batch(batch, window.as_mut()).await == Err(Stopped) {
+            return;
+        }
+    }
+}
+
+/// The final invocation of a tumbling window: no records, the aggregated state,
+/// `isFinalInvokeForWindow: true`. Retried like a batch; given up on after the retry bound (or 3
+/// attempts when the mapping retries without bound).
+async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
+    w.is_final = true;
+    let bound = if lane.settings.max_retries >= 0 { lane.settings.max_retries as u32 + 1 } else { 3 };
+    for attempt in 1..=bound {
+        if lane.stop.is_cancelled() {
+            return Err(Stopped);
+        }
+        let payload = bytes::Bytes::from(event::kinesis_event(&[], &lane.source, Some(w)));
+        let inv = lane.invoker.invoke(payload).await;
+        let ok = matches!(&inv.outcome, super::sandbox::Outcome::Response(b) if event::window_state(b).is_some());
+        lane.outputs.attempted(0, ok);
+        if ok {
+            return Ok(());
+        }
+        tracing::warn!("final invocation of the window ending {} failed (attempt {attempt}/{bound})", event::iso_ms(w.end));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_is_the_finished_prefix() {
+        let mut t = Tracker::default();
+        for s in ["1", "2", "3", "4"] {
+            t.add(Seq::from(s));
+        }
+        assert_eq!(t.finish([Seq::from("2"), Seq::from("3")].iter()), None, "1 is still open");
+        assert_eq!(t.finish([Seq::from("1")].iter()), Some(Seq::from("3")));
+        assert_eq!(t.finish([Seq::from("4")].iter()), Some(Seq::from("4")));
+    }
+
+    #[test]
+    fn a_key_always_lands_in_the_same_lane() {
+        for key in ["store-1", "store-2", "x"] {
+            let lane = lane_of(key, 4);
+            assert!(lane < 4);
+            assert_eq!(lane_of(key, 4), lane);
+        }
+        let used: std::collections::HashSet<usize> = (0..64).map(|i| lane_of(&format!("k{i}"), 4)).collect();
+        assert_eq!(used.len(), 4, "keys spread over the lanes");
+        assert_eq!(lane_of("anything", 1), 0);
+    }
+
+    #[test]
+    fn windows_align_to_their_size() {
+        assert_eq!(window_of(125.5, 60), (120.0, 180.0));
+        assert_eq!(window_of(120.0, 60), (120.0, 180.0));
+    }
+}
