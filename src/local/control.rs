@@ -181,6 +181,8 @@ struct Plane {
     /// Mappings not served, with the reason already shown.
     skipped: HashMap<String, (MappingInfo, String)>,
     finished: Summary,
+    /// The last figures line printed per shard (a line is printed again only when it changed).
+    printed: HashMap<String, String>,
 }
 
 /// Runs until `stop` is cancelled (Ctrl-C) or, with `until_idle`, until nothing happens.
@@ -225,6 +227,7 @@ pub async fn run(opts: Options, stop: CancellationToken) -> Result<Summary, Loca
         running: HashMap::new(),
         skipped: HashMap::new(),
         finished: Summary::default(),
+        printed: HashMap::new(),
         opts,
     };
     plane.activity.last_ms.store(now_ms(), Ordering::Relaxed);
@@ -244,7 +247,6 @@ impl Plane {
         let mut refresh = tokio::time::interval(self.opts.refresh);
         let mut stats = tokio::time::interval(self.opts.stats_interval);
         stats.tick().await;
-        let mut printed: HashMap<String, String> = HashMap::new();
         let mut first = true;
         loop {
             tokio::select! {
@@ -263,18 +265,19 @@ impl Plane {
                     if let Some(idle) = self.opts.until_idle {
                         let quiet = now_ms() - self.activity.last_ms.load(Ordering::Relaxed);
                         if self.activity.busy.load(Ordering::SeqCst) == 0 && quiet > idle.as_millis() as i64 {
+                            self.print_stats();
                             println!("idle for {:.1} s: stopping", quiet as f64 / 1000.0);
-                            self.print_stats(&mut HashMap::new());
                             return Ok(());
                         }
                     }
                 }
-                _ = stats.tick() => self.print_stats(&mut printed),
+                _ = stats.tick() => self.print_stats(),
             }
         }
     }
 
-    fn print_stats(&self, printed: &mut HashMap<String, String>) {
+    fn print_stats(&mut self) {
+        let printed = &mut self.printed;
         for run in self.running.values() {
             for (shard, s) in &run.shards {
                 let line = format!(

@@ -166,7 +166,9 @@ async fn next(shared: &Shared) -> Response<Body> {
         }
     };
     let Some(p) = pending else {
-        return error_doc(StatusCode::GONE, "ServiceStopping", "the local data plane is stopping");
+        // Stopping: the container is about to be removed. An answer would only make the runtime
+        // print a traceback; Lambda never answers `next` of a sandbox it shuts down either.
+        return std::future::pending().await;
     };
     shared.inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(p.request_id.clone(), p.reply);
     let mut r = Response::new(Full::new(p.payload));

@@ -1,0 +1,265 @@
+//! `mlops-local` end to end: real images (the store-sales example app and a test app, built on the
+//! locally made base image and pushed to the local registry), moto (with its own synchronous
+//! Kinesis delivery off, scripts/moto_server.py) and the real Docker engine. Each test makes its
+//! own pipeline in moto and runs the binary as a user would.
+
+mod common;
+#[path = "local_plane/fixture.rs"]
+mod fixture;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fixture::*;
+use serde_json::json;
+
+fn test_app(env: &common::TestEnv) -> String {
+    image(env, &repo().join("tests/local_plane/app"), "mlops-local-tests/app")
+}
+
+fn seq_num(v: &serde_json::Value) -> u128 {
+    v.as_str().and_then(|s| s.parse().ok()).expect("numeric sequence number")
+}
+
+#[test]
+fn every_record_is_processed_once_and_in_order_per_partition_key() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 7, parallelization: 3, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "order", &image, 2, 30, &[], &spec));
+    let records: Vec<(String, String)> =
+        (0..60).map(|n| rec(&format!("store-{}", n % 6), json!({ "n": n }))).collect();
+    rt.block_on(aws.put(&p.source, &records));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(120));
+    eprintln!("{text}");
+    let out = rt.block_on(aws.read_all(&p.output));
+    let mut ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..60).collect::<Vec<_>>(), "each record exactly once\n{text}");
+    // Per key, the outputs (one output shard, written in processing order) follow the input order.
+    let mut per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for o in &out {
+        per_key.entry(o["key"].as_str().expect("key").to_string()).or_default().push(o["n"].as_u64().expect("n"));
+    }
+    assert_eq!(per_key.len(), 6);
+    for (key, ns) in &per_key {
+        assert!(ns.windows(2).all(|w| w[0] < w[1]), "{key} out of order: {ns:?}\n{text}");
+    }
+    assert!(out.iter().all(|o| o["batch_size"].as_u64().expect("size") <= 7), "batch size bound");
+    assert!(out.iter().all(|o| o["version"] == "1"), "the alias's version ran");
+    assert!(text.contains("read 60") || text.contains("succeeded 60"), "{text}");
+    assert!(text.contains("succeeded 60, failed over 0"), "{text}");
+    let logs = rt.block_on(aws.log_text(&format!("/aws/lambda/{}", p.name)));
+    assert!(logs.contains("batch done") && logs.contains("REPORT RequestId:"), "CloudWatch Logs:\n{logs}");
+    assert_eq!(containers_of(&env, plane.child.id()), "", "containers left behind");
+}
+
+#[test]
+fn a_poison_record_is_bisected_out_and_only_it_fails_over_after_the_retries() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 16, bisect: true, max_retries: 2, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "poison", &image, 1, 30, &[], &spec));
+    let records: Vec<(String, String)> = (0..16)
+        .map(|n| if n == 11 { rec("k", json!({ "n": n, "fail": true })) } else { rec("k", json!({ "n": n })) })
+        .collect();
+    let seqs = rt.block_on(aws.put(&p.source, &records));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(120));
+    let out = rt.block_on(aws.read_all(&p.output));
+    let ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
+    let expected: Vec<u64> = (0..16).filter(|n| *n != 11).collect();
+    assert_eq!(ns, expected, "all others once, in order\n{text}");
+    let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
+    assert_eq!(dlq.len(), 1, "{dlq:?}\n{text}");
+    let m = &dlq[0];
+    assert_eq!(m["requestContext"]["condition"], "RetryAttemptsExhausted");
+    assert_eq!(m["requestContext"]["approximateInvokeCount"], 3, "1 attempt + 2 retries");
+    assert_eq!(m["requestContext"]["functionArn"], p.alias_arn.as_str());
+    assert_eq!(m["responseContext"]["functionError"], "Unhandled");
+    assert_eq!(m["responseContext"]["executedVersion"], "1");
+    let info = &m["KinesisBatchInfo"];
+    assert_eq!(info["batchSize"], 1);
+    assert_eq!(info["startSequenceNumber"], seqs[11].as_str());
+    assert_eq!(info["endSequenceNumber"], seqs[11].as_str());
+    assert_eq!(info["shardId"], "shardId-000000000000");
+    assert!(info["streamArn"].as_str().expect("arn").ends_with(&format!("stream/{}", p.source)));
+    assert!(m["timestamp"].as_str().expect("ts").ends_with('Z'));
+    assert!(!m.to_string().contains("\"fail\""), "no record data in the invocation record");
+    let _ = seq_num(&info["startSequenceNumber"]);
+}
+
+#[test]
+fn with_report_batch_item_failures_the_batch_resumes_at_the_failed_record() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 10, report_failures: true, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "partial", &image, 1, 30, &[], &spec));
+    let records: Vec<(String, String)> = (0..10)
+        .map(|n| if n == 4 { rec("k", json!({ "n": n, "fail_once": true })) } else { rec("k", json!({ "n": n })) })
+        .collect();
+    let seqs = rt.block_on(aws.put(&p.source, &records));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(120));
+    let out = rt.block_on(aws.read_all(&p.output));
+    let count = |n: u64| out.iter().filter(|o| o["n"] == n).count();
+    // First invocation: 0..9 without 4 written, 4 reported. Second: the batch starts at 4.
+    for n in 0..4 {
+        assert_eq!(count(n), 1, "record {n} before the failure is not redelivered\n{text}");
+    }
+    assert_eq!(count(4), 1, "the failed record succeeds on the retry\n{text}");
+    for n in 5..10 {
+        assert_eq!(count(n), 2, "records after the failed one run again (at least once)\n{text}");
+    }
+    let retry: Vec<&serde_json::Value> = out.iter().filter(|o| o["n"] == 4).collect();
+    assert_eq!(retry[0]["batch_first"], seqs[4].as_str(), "the retried batch starts at the failed record");
+    assert_eq!(retry[0]["batch_size"], 6);
+    assert!(rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq"))).is_empty());
+}
+
+#[test]
+fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbox() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 1, max_retries: 0, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "timeout", &image, 1, 2, &[], &spec));
+    let seqs = rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "sleep": 30 })), rec("k", json!({ "n": 1 }))]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(120));
+    assert!(started.elapsed() < Duration::from_secs(25), "the 30 s sleep was cut at the 2 s timeout\n{text}");
+    let out = rt.block_on(aws.read_all(&p.output));
+    assert_eq!(out.len(), 1, "{text}");
+    assert_eq!(out[0]["n"], 1);
+    let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
+    assert_eq!(dlq.len(), 1, "{text}");
+    assert_eq!(dlq[0]["KinesisBatchInfo"]["startSequenceNumber"], seqs[0].as_str());
+    assert_eq!(dlq[0]["responseContext"]["functionError"], "Unhandled");
+    assert!(text.contains("Task timed out after 2.00 seconds"), "{text}");
+    // Two cold starts: the timed-out sandbox was replaced.
+    assert_eq!(text.matches("Init Duration").count(), 2, "{text}");
+    let logs = rt.block_on(aws.log_text(&format!("/aws/lambda/{}", p.name)));
+    assert!(logs.contains("Task timed out after 2.00 seconds"), "CloudWatch Logs:\n{logs}");
+    assert_eq!(containers_of(&env, plane.child.id()), "");
+}
+
+#[test]
+fn moving_the_alias_mid_stream_sends_new_batches_to_the_new_version() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let p = rt.block_on(Pipeline::create(&aws, "alias", &image, 1, 30, &[("TAG", "blue")], &MappingSpec::default()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "6"]);
+    rt.block_on(aws.put(&p.source, &(0..5).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
+    let first = eventually(Duration::from_secs(60), || {
+        let out = rt.block_on(aws.read_all(&p.output));
+        (out.len() == 5).then_some(out)
+    });
+    assert!(first.is_some(), "the first five were not processed:\n{}", plane.output());
+    let v2 = rt.block_on(p.deploy(&aws, &[("TAG", "green")]));
+    assert_eq!(v2, "2");
+    // The data plane trusts an alias lookup for 1 s (router::ALIAS_TTL; AWS is eventually
+    // consistent too): a deploy is seen by batches that start more than a second after it.
+    std::thread::sleep(Duration::from_millis(1500));
+    rt.block_on(aws.put(&p.source, &(5..10).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
+    let text = plane.wait(Duration::from_secs(120));
+    let out = rt.block_on(aws.read_all(&p.output));
+    assert_eq!(out.len(), 10, "{text}");
+    for o in &out {
+        let n = o["n"].as_u64().expect("n");
+        let (version, tag) = if n < 5 { ("1", "blue") } else { ("2", "green") };
+        assert_eq!((o["version"].as_str(), o["tag"].as_str()), (Some(version), Some(tag)), "record {n}\n{text}");
+    }
+    assert!(text.contains("now routes to version 2"), "{text}");
+}
+
+#[test]
+fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let p = rt.block_on(Pipeline::create(&aws, "restart", &image, 2, 30, &[], &MappingSpec::default()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = |r: std::ops::Range<u64>| r.map(|n| rec(&format!("k{}", n % 4), json!({ "n": n }))).collect::<Vec<_>>();
+    rt.block_on(aws.put(&p.source, &batch(0..20)));
+    let plane = Plane::start(&env, dir.path(), &p.name, &[]);
+    let done = eventually(Duration::from_secs(60), || (rt.block_on(aws.read_all(&p.output)).len() == 20).then_some(()));
+    assert!(done.is_some(), "{}", plane.output());
+    let pid = plane.child.id();
+    let first = plane.interrupt();
+    assert!(first.contains("stopping: abandoning in-flight batches"), "{first}");
+    assert_eq!(containers_of(&env, pid), "", "Ctrl-C removes the containers\n{first}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("checkpoints.json")).expect("checkpoint file")).expect("json");
+    assert_eq!(saved["mappings"].as_object().map(|m| m.len()), Some(1), "{saved}");
+    // While it is down, more records arrive.
+    rt.block_on(aws.put(&p.source, &batch(20..40)));
+    let mut again = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let second = again.wait(Duration::from_secs(120));
+    assert!(second.contains("2 shard(s) resume from checkpoints"), "{second}");
+    let out = rt.block_on(aws.read_all(&p.output));
+    let mut ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..40).collect::<Vec<_>>(), "nothing lost, nothing repeated after a clean stop\n{first}\n{second}");
+}
+
+#[test]
+fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    // Retries without bound: only the record's age (60 s, the smallest AWS allows) ends them.
+    let spec = MappingSpec { batch_size: 5, max_retries: -1, max_age: 60, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "age", &image, 1, 30, &[], &spec));
+    let seqs = rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "fail": true })), rec("k", json!({ "n": 1 }))]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(180));
+    assert!(started.elapsed() >= Duration::from_secs(55), "gave up before the records were 60 s old\n{text}");
+    let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
+    assert_eq!(dlq.len(), 1, "{text}");
+    assert_eq!(dlq[0]["requestContext"]["condition"], "RecordAgeExceeded");
+    assert_eq!(dlq[0]["KinesisBatchInfo"]["batchSize"], 2, "the whole failing batch aged out");
+    assert_eq!(dlq[0]["KinesisBatchInfo"]["startSequenceNumber"], seqs[0].as_str());
+    assert!(dlq[0]["requestContext"]["approximateInvokeCount"].as_u64().expect("count") > 3, "{}", dlq[0]);
+    assert!(rt.block_on(aws.read_all(&p.output)).is_empty());
+}
+
+#[test]
+fn the_cli_says_what_is_wrong() {
+    let bin = env!("CARGO_BIN_EXE_mlops-local");
+    let run = |args: &[&str]| std::process::Command::new(bin).args(args).output().expect("run mlops-local");
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
+    let out = run(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--endpoint URL is required"));
+    let out = run(&["run", "--endpoint", "127.0.0.1:5050"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be an http(s) URL"));
+    let out = run(&["run", "--endpoint", "http://127.0.0.1:9", "--until-idle-s", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--until-idle-s takes a whole number"));
+    // Nothing listens on port 9: the first read of the control plane fails, whole and named.
+    let out = run(&["run", "--endpoint", "http://127.0.0.1:9", "--checkpoints", "/nonexistent-dir/x/c.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reading the Lambda control plane at http://127.0.0.1:9"), "{err}");
+}
