@@ -49,8 +49,16 @@ module "predict" {
 
   source_stream_arn = var.source_stream_arn
   output_stream_arn = var.output_stream_arn
-  starting_position = "TRIM_HORIZON"
+  # The streams outlive each demo run: a new mapping reads only what is sent after it exists.
+  starting_position = "LATEST"
   batch_size        = var.batch_size
+
+  # A malformed event is reported by the handler (batchItemFailures); the batch is bisected down
+  # to it, it is retried twice, then its invocation record goes to the failure queue.
+  report_batch_item_failures     = true
+  bisect_batch_on_function_error = true
+  maximum_retry_attempts         = 2
+  on_failure_destination_arn     = var.failure_queue_arn
 
   model_bucket = var.model_bucket
   model_prefix = var.model_prefix

@@ -29,6 +29,8 @@ trap 'echo "run.sh stopped at line $LINENO (exit $?); logs in $logs" >&2' ERR
 deployed=0
 cleanup() {
     local rc=$?
+    # The provider copies (mirror, .terraform) are large and rebuilt by every run; the logs stay.
+    trap - EXIT
     if [[ $rc -ne 0 && $deployed -eq 1 ]]; then
         if tf destroy -auto-approve "${vars[@]}" -var "base_image=$base_image" >"$logs/cleanup-destroy.log" 2>&1; then
             echo "cleaned up: destroyed what the demo made (log: $logs/cleanup-destroy.log)"
@@ -36,6 +38,8 @@ cleanup() {
             echo "cleanup failed: terraform destroy in $example (log: $logs/cleanup-destroy.log)"
         fi
     fi
+    rm -rf "${mirror:-/nonexistent}" "${example:-/nonexistent}/.terraform"
+    exit "$rc"
 }
 trap cleanup EXIT
 
@@ -103,6 +107,8 @@ run_1="$(tfvar model_run_id)"
 run_2="${run_1%-*}-2"
 source_stream="$(tfvar source_stream_arn)"
 output_stream="$(tfvar output_stream_arn)"
+failure_queue="$(tfvar failure_queue_arn)"
+failure_queue="${failure_queue##*:}"
 
 # Trains the model of a run and puts it where the function will look: s3://bucket/prefix+run/model.json.
 train() { # $1 = run id, $2 = data seed
@@ -142,10 +148,12 @@ out() { "$python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.ar
 
 step "Copy example, module and image context" copy_sources
 step "Base image (scripts/base-image.sh, cached)" ensure_base_image
-step "Build the provider (cargo build)" bash -c "cd '$root' && cargo build --bin terraform-provider-mlops"
+step "Build the provider and mlops-local (cargo build)" bash -c \
+    "cd '$root' && cargo build --bin terraform-provider-mlops --bin mlops-local"
 step "Install provider $version into a filesystem mirror" install_provider
-step "Streams (2 shards each) and model bucket in moto" bash -c \
-    "'$python' '$here/seed.py' streams '${source_stream##*/}' '${output_stream##*/}' && '$python' '$here/seed.py' bucket '$bucket'"
+step "Streams (2 shards each), model bucket, failure queue" bash -c \
+    "'$python' '$here/seed.py' streams '${source_stream##*/}' '${output_stream##*/}' &&
+     '$python' '$here/seed.py' bucket '$bucket' && '$python' '$here/seed.py' queue '$failure_queue'"
 step "Train and upload model run $run_1" train "$run_1" 42
 step "terraform init" tf init
 deployed=1
@@ -156,6 +164,46 @@ for o in image_uri function_name alias_arn role_arn log_group_name live_version 
 done
 step "Second plan is empty (-detailed-exitcode = 0)" plan_expect 0 "$run_dir/plan-unchanged.txt"
 
+# The data plane: sales events in, mlops-local runs the deployed image with the mapping's
+# semantics, predictions out. Each run resumes from the checkpoints of the one before.
+local_plane() {
+    "$target/debug/mlops-local" run --endpoint "$MLOPS_MOTO_ENDPOINT" --checkpoints "$run_dir/checkpoints.json" \
+        --function "$(out function_name)" --until-idle-s 5 --stats-interval-s 2
+}
+last_json() { tail -n 1 "$1" | "$python" -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$2"; }
+since="" predicted="" failed_over=""
+send_events() { # $1 = count
+    since="$(date +%s.%N)"
+    "$python" "$here/seed.py" send "${source_stream##*/}" "$1"
+}
+read_predictions() {
+    "$python" "$here/seed.py" read "${output_stream##*/}" "$since" >"$run_dir/predictions.txt" &&
+        "$python" "$here/seed.py" drain "$failure_queue" >"$run_dir/failures.txt" &&
+        cat "$run_dir/predictions.txt" "$run_dir/failures.txt"
+}
+# pipeline_line SENT: prints "pipeline: sent N, predicted M, failed over K" from the step logs.
+pipeline_line() {
+    predicted="$(last_json "$run_dir/predictions.txt" predicted)"
+    failed_over="$(last_json "$run_dir/failures.txt" failed_over)"
+    echo "pipeline: sent $1, predicted $predicted, failed over $failed_over"
+    local records
+    records="$(last_json "$run_dir/predictions.txt" prediction_records)"
+    if [[ $records -ne $predicted ]]; then
+        echo "      ($records prediction records for $predicted events: after a partial batch failure the batch resumes"
+        echo "       at the failed record, so the records after it run again — at least once, as on AWS)"
+    fi
+}
+
+sent=40
+step "Send $sent sales events (one malformed) to ${source_stream##*/}" send_events "$sent"
+step "Run the data plane until idle (mlops-local)" local_plane
+step "Read predictions and the failure queue" read_predictions
+pipeline_line "$sent"
+if [[ $predicted -ne $((sent - 1)) || $failed_over -ne 1 ]]; then
+    echo "expected $((sent - 1)) predictions and 1 failed-over record; see $logs"
+    exit 1
+fi
+
 live_before="$(out live_version)"
 previous_before="$(out previous_version)"
 step "Train and upload model run $run_2" train "$run_2" 43
@@ -164,6 +212,18 @@ step "terraform apply with model_run_id = $run_2" \
 step "Read the outputs" outputs
 printf '      live_version      %s -> %s\n' "$live_before" "$(out live_version)"
 printf '      previous_version  %s -> %s\n' "$previous_before" "$(out previous_version)"
+
+sent=20
+step "Send $sent more sales events" send_events "$sent"
+step "Run the data plane again (resumes from its checkpoints)" local_plane
+step "Read predictions and the failure queue" read_predictions
+pipeline_line "$sent"
+runs="$(last_json "$run_dir/predictions.txt" run_ids)"
+echo "      predictions of the new batches come from run_id $runs"
+if [[ $runs != "['$run_2']" ]]; then
+    echo "expected every new prediction from $run_2; see $run_dir/predictions.txt"
+    exit 1
+fi
 
 # The handler module, which the image certainly contains (a comment: the code stays the same).
 edited=""

@@ -63,3 +63,8 @@ variable "model_run_id" {
   type        = string
   description = "Training run whose model the function serves; changing it deploys a new version."
 }
+
+variable "failure_queue_arn" {
+  type        = string
+  description = "SQS queue that receives the invocation record of every batch the mapping gives up on (mlops-local delivers it)."
+}

@@ -11,3 +11,5 @@ model_prefix = "models/store-sales/"
 model_run_id = "local-1"
 
 batch_size = 50
+
+failure_queue_arn = "arn:aws:sqs:us-east-1:123456789012:local-sales-failures"
