@@ -56,6 +56,7 @@ fn every_record_is_processed_once_and_in_order_per_partition_key() {
     let logs = rt.block_on(aws.log_text(&format!("/aws/lambda/{}", p.name)));
     assert!(logs.contains("batch done") && logs.contains("REPORT RequestId:"), "CloudWatch Logs:\n{logs}");
     assert_eq!(containers_of(&env, plane.child.id()), "", "containers left behind");
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -94,6 +95,7 @@ fn a_poison_record_is_bisected_out_and_only_it_fails_over_after_the_retries() {
     assert!(m["timestamp"].as_str().expect("ts").ends_with('Z'));
     assert!(!m.to_string().contains("\"fail\""), "no record data in the invocation record");
     let _ = seq_num(&info["startSequenceNumber"]);
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -125,6 +127,7 @@ fn with_report_batch_item_failures_the_batch_resumes_at_the_failed_record() {
     assert_eq!(retry[0]["batch_first"], seqs[4].as_str(), "the retried batch starts at the failed record");
     assert_eq!(retry[0]["batch_size"], 6);
     assert!(rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq"))).is_empty());
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -154,6 +157,7 @@ fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbo
     let logs = rt.block_on(aws.log_text(&format!("/aws/lambda/{}", p.name)));
     assert!(logs.contains("Task timed out after 2.00 seconds"), "CloudWatch Logs:\n{logs}");
     assert_eq!(containers_of(&env, plane.child.id()), "");
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -186,6 +190,7 @@ fn moving_the_alias_mid_stream_sends_new_batches_to_the_new_version() {
         assert_eq!((o["version"].as_str(), o["tag"].as_str()), (Some(version), Some(tag)), "record {n}\n{text}");
     }
     assert!(text.contains("now routes to version 2"), "{text}");
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -217,6 +222,7 @@ fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
     let mut ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
     ns.sort_unstable();
     assert_eq!(ns, (0..40).collect::<Vec<_>>(), "nothing lost, nothing repeated after a clean stop\n{first}\n{second}");
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -241,6 +247,7 @@ fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
     assert_eq!(dlq[0]["KinesisBatchInfo"]["startSequenceNumber"], seqs[0].as_str());
     assert!(dlq[0]["requestContext"]["approximateInvokeCount"].as_u64().expect("count") > 3, "{}", dlq[0]);
     assert!(rt.block_on(aws.read_all(&p.output)).is_empty());
+    rt.block_on(p.remove(&aws));
 }
 
 #[test]
@@ -262,4 +269,174 @@ fn the_cli_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reading the Lambda control plane at http://127.0.0.1:9"), "{err}");
+}
+
+/// The store-sales app: trains and uploads a model to moto's S3, then runs as deployed.
+#[test]
+fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_malformed_one() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI", "MLOPS_PYTHON_VENV"])
+    else {
+        return;
+    };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = image(&env, &repo().join("examples/store-sales/lambda"), "mlops-local-tests/store-sales");
+    let bucket = common::moto::unique("models");
+    let run_id = "test-1";
+    let python = std::path::PathBuf::from(std::env::var("MLOPS_PYTHON_VENV").expect("venv")).join("bin/python");
+    let models = tempfile::tempdir().expect("tempdir");
+    let py = |args: &[&str], dir: &std::path::Path| {
+        let out = std::process::Command::new(&python)
+            .args(args)
+            .current_dir(dir)
+            .env("MLOPS_MOTO_ENDPOINT", &env.moto)
+            .env("AWS_ENDPOINT_URL", &env.moto)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .expect("python");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    py(&[&repo().join("examples/local/seed.py").to_string_lossy(), "bucket", &bucket], models.path());
+    let out_dir = models.path().to_string_lossy().to_string();
+    let upload = format!("s3://{bucket}/models/");
+    py(&["train.py", "--run-id", run_id, "--out", &out_dir, "--upload", &upload], &repo().join("examples/store-sales/lambda"));
+    let spec = MappingSpec {
+        batch_size: 10,
+        bisect: true,
+        report_failures: true,
+        max_retries: 1,
+        parallelization: 2,
+        ..MappingSpec::default()
+    };
+    let model_env = [("MODEL_BUCKET", bucket.as_str()), ("MODEL_PREFIX", "models/"), ("RUN_ID", run_id)];
+    let p = rt.block_on(Pipeline::create(&aws, "sales", &image, 2, 30, &model_env, &spec));
+    let events: Vec<(String, String)> = (0..30)
+        .map(|i| {
+            let store = 1 + i % 5;
+            let data = if i == 15 {
+                "not json".to_string()
+            } else {
+                json!({ "store_id": store, "date": format!("2026-11-{:02}", 1 + i / 5), "promo": i % 2 }).to_string()
+            };
+            (format!("store-{store}"), data)
+        })
+        .collect();
+    let seqs = rt.block_on(aws.put(&p.source, &events));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(180));
+    let out = rt.block_on(aws.read_all(&p.output));
+    // Distinct source records predicted (records after a partial failure may run again).
+    let mut first_seen: Vec<(u64, String)> = Vec::new();
+    for o in &out {
+        let id = (o["store_id"].as_u64().expect("store_id"), o["source_sequence_number"].as_str().expect("seq").to_string());
+        if !first_seen.contains(&id) {
+            first_seen.push(id);
+        }
+        assert_eq!(o["run_id"], run_id);
+        assert!(o["predicted_sales"].as_f64().expect("prediction") > 0.0);
+    }
+    assert_eq!(first_seen.len(), 29, "every well-formed event predicted\n{text}");
+    for store in 1..=5u64 {
+        let order: Vec<u128> = first_seen.iter().filter(|(s, _)| *s == store).map(|(_, q)| q.parse().expect("seq")).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "store {store} out of order: {order:?}\n{text}");
+    }
+    let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
+    assert_eq!(dlq.len(), 1, "{dlq:?}\n{text}");
+    assert_eq!(dlq[0]["KinesisBatchInfo"]["batchSize"], 1);
+    assert_eq!(dlq[0]["KinesisBatchInfo"]["startSequenceNumber"], seqs[15].as_str());
+    assert_eq!(dlq[0]["requestContext"]["condition"], "RetryAttemptsExhausted");
+    let logs = rt.block_on(aws.log_text(&format!("/aws/lambda/{}", p.name)));
+    assert!(logs.contains("model loaded") && logs.contains("malformed record"), "CloudWatch Logs:\n{logs}");
+    rt.block_on(p.remove(&aws));
+}
+
+#[test]
+fn filter_criteria_drop_records_as_consumed() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec {
+        filters: vec![
+            r#"{"data": {"n": [{"numeric": [">=", 5]}]}}"#.to_string(),
+            r#"{"partitionKey": [{"prefix": "vip-"}]}"#.to_string(),
+        ],
+        ..MappingSpec::default()
+    };
+    let p = rt.block_on(Pipeline::create(&aws, "filter", &image, 1, 30, &[], &spec));
+    let mut records: Vec<(String, String)> = (0..10).map(|n| rec("k", json!({ "n": n }))).collect();
+    records.push(rec("vip-1", json!({ "n": 1 })));
+    records.push(("k".to_string(), "not json".to_string()));
+    rt.block_on(aws.put(&p.source, &records));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(120));
+    let out = rt.block_on(aws.read_all(&p.output));
+    let got: Vec<(String, u64)> =
+        out.iter().map(|o| (o["key"].as_str().expect("key").to_string(), o["n"].as_u64().expect("n"))).collect();
+    let want: Vec<(String, u64)> =
+        (5..10).map(|n| ("k".to_string(), n)).chain([("vip-1".to_string(), 1)]).collect();
+    assert_eq!(got, want, "{text}");
+    assert!(text.contains("read 12, ok 6, failed over 0, filtered 6"), "{text}");
+    let saved = std::fs::read_to_string(dir.path().join("checkpoints.json")).expect("checkpoints");
+    assert!(saved.contains("\"12\""), "filtered records count as consumed: the checkpoint is the last record\n{saved}");
+    rt.block_on(p.remove(&aws));
+}
+
+#[test]
+fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 3, tumbling_window: 2, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "window", &image, 1, 30, &[], &spec));
+    rt.block_on(aws.put(&p.source, &(1..=10).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "5"]);
+    let text = plane.wait(Duration::from_secs(120));
+    let out = rt.block_on(aws.read_all(&p.output));
+    assert!(!out.is_empty(), "no final window invocation\n{text}");
+    let count: u64 = out.iter().map(|o| o["count"].as_u64().expect("count")).sum();
+    let sum: u64 = out.iter().map(|o| o["sum"].as_u64().expect("sum")).sum();
+    assert_eq!((count, sum), (10, 55), "state carried across the window's batches of 3: {out:?}\n{text}");
+    for o in &out {
+        let start = o["window_start"].as_str().expect("start");
+        assert!(start.ends_with(".000Z"), "{start}");
+        let secs: u32 = start[17..19].parse().expect("seconds");
+        assert_eq!(secs % 2, 0, "windows align to their 2 s size: {start}");
+    }
+    rt.block_on(p.remove(&aws));
+}
+
+#[test]
+fn canary_weights_split_batches_between_the_two_versions() {
+    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    let image = test_app(&env);
+    let spec = MappingSpec { batch_size: 1, ..MappingSpec::default() };
+    let p = rt.block_on(Pipeline::create(&aws, "canary", &image, 1, 30, &[("TAG", "stable")], &spec));
+    // Version 2 gets half of the invocations, version 1 stays the alias's main version.
+    let v2 = rt.block_on(p.deploy(&aws, &[("TAG", "canary")]));
+    let weights = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .additional_version_weights(v2.clone(), 0.5)
+        .build();
+    rt.block_on(aws.lambda.update_alias().function_name(&p.name).name("live").function_version("1").routing_config(weights).send())
+        .expect("canary weights");
+    rt.block_on(aws.put(&p.source, &(0..40).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
+    let text = plane.wait(Duration::from_secs(180));
+    let out = rt.block_on(aws.read_all(&p.output));
+    assert_eq!(out.len(), 40, "{text}");
+    let canary = out.iter().filter(|o| o["version"] == v2.as_str() && o["tag"] == "canary").count();
+    let stable = out.iter().filter(|o| o["version"] == "1" && o["tag"] == "stable").count();
+    assert_eq!(canary + stable, 40);
+    // 40 draws at 50 %: outside 8..=32 has a probability below 1e-4.
+    assert!((8..=32).contains(&canary), "canary got {canary} of 40\n{text}");
+    rt.block_on(p.remove(&aws));
 }

@@ -163,6 +163,8 @@ pub struct MappingSpec {
     pub report_failures: bool,
     pub parallelization: i32,
     pub with_dlq: bool,
+    pub tumbling_window: i32,
+    pub filters: Vec<String>,
 }
 
 impl Default for MappingSpec {
@@ -175,6 +177,8 @@ impl Default for MappingSpec {
             report_failures: false,
             parallelization: 1,
             with_dlq: true,
+            tumbling_window: 0,
+            filters: Vec::new(),
         }
     }
 }
@@ -187,6 +191,7 @@ pub struct Pipeline {
     pub output: String,
     pub queue_url: Option<String>,
     pub alias_arn: String,
+    pub mapping_uuid: String,
 }
 
 impl Pipeline {
@@ -250,7 +255,16 @@ impl Pipeline {
             .bisect_batch_on_function_error(spec.bisect)
             .maximum_retry_attempts(spec.max_retries)
             .maximum_record_age_in_seconds(spec.max_age)
-            .parallelization_factor(spec.parallelization);
+            .parallelization_factor(spec.parallelization)
+            .tumbling_window_in_seconds(spec.tumbling_window);
+        if !spec.filters.is_empty() {
+            let filters = spec
+                .filters
+                .iter()
+                .map(|p| aws_sdk_lambda::types::Filter::builder().pattern(p).build())
+                .collect::<Vec<_>>();
+            m = m.filter_criteria(aws_sdk_lambda::types::FilterCriteria::builder().set_filters(Some(filters)).build());
+        }
         if spec.report_failures {
             m = m.function_response_types(aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures);
         }
@@ -260,8 +274,14 @@ impl Pipeline {
                 DestinationConfig::builder().on_failure(OnFailure::builder().destination(dlq).build()).build(),
             );
         }
-        m.send().await.expect("create mapping");
-        Pipeline { name, source, output, queue_url, alias_arn }
+        let created = m.send().await.expect("create mapping");
+        let mapping_uuid = created.uuid().unwrap_or_default().to_string();
+        Pipeline { name, source, output, queue_url, alias_arn, mapping_uuid }
+    }
+
+    /// Deletes the mapping, so later `mlops-local run`s against this moto do not serve it.
+    pub async fn remove(&self, aws: &Aws) {
+        aws.lambda.delete_event_source_mapping().uuid(&self.mapping_uuid).send().await.expect("delete mapping");
     }
 
     /// Publishes a new version with `env` and moves `live` to it.

@@ -6,6 +6,9 @@ Each record's data is JSON. The whole batch is checked first, so a failing batch
   {"fail_once": true}  report this record in batchItemFailures the first time this container sees it
 Every other record is written to the stream OUT_STREAM (same partition key) as
 {"seq", "key", "n", "version", "tag", "batch_first", "batch_size"}.
+
+A tumbling-window event instead adds up its records' count and "n" in the window state, and the
+final invocation of each window writes {"window_start", "count", "sum"} to OUT_STREAM.
 """
 
 import base64
@@ -22,6 +25,8 @@ _kinesis = None
 def handler(event, context):
     global _kinesis
     records = event.get("Records", [])
+    if "window" in event:
+        return window(event, records)
     decoded = [(r, json.loads(base64.b64decode(r["kinesis"]["data"]))) for r in records]
     for r, data in decoded:
         if data.get("sleep"):
@@ -51,3 +56,17 @@ def handler(event, context):
                             Data=json.dumps(out).encode())
     print(json.dumps({"message": "batch done", "records": len(records), "failures": len(failures)}), flush=True)
     return {"batchItemFailures": failures}
+
+
+def window(event, records):
+    global _kinesis
+    state = dict(event.get("state") or {})
+    state["count"] = state.get("count", 0) + len(records)
+    state["sum"] = state.get("sum", 0) + sum(json.loads(base64.b64decode(r["kinesis"]["data"])).get("n", 0)
+                                             for r in records)
+    if event.get("isFinalInvokeForWindow"):
+        if _kinesis is None:
+            _kinesis = boto3.client("kinesis")
+        out = {"window_start": event["window"]["start"], "count": state["count"], "sum": state["sum"]}
+        _kinesis.put_record(StreamName=os.environ["OUT_STREAM"], PartitionKey="windows", Data=json.dumps(out).encode())
+    return {"state": state, "batchItemFailures": []}
