@@ -3,6 +3,8 @@
 //! * The [`tfplug`] crate is the plugin-protocol layer (tfplugin6 over gRPC). It knows Terraform and nothing else.
 //! * [`context`] computes the Docker build-context file set and content hash.
 //! * [`provider`], [`clients`], [`resources`] and [`data_sources`] are the provider itself.
+//! * [`local`] is the `mlops-local` binary's data plane: it runs deployed pipelines' images against an
+//!   emulator's Kinesis streams with the event source mappings' semantics (uses [`clients`] only).
 
 pub mod clients;
 pub mod context;

@@ -29,8 +29,7 @@ fn every_record_is_processed_once_and_in_order_per_partition_key() {
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 7, parallelization: 3, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "order", &image, 2, 30, &[], &spec));
-    let records: Vec<(String, String)> =
-        (0..60).map(|n| rec(&format!("store-{}", n % 6), json!({ "n": n }))).collect();
+    let records: Vec<(String, String)> = (0..60).map(|n| rec(&format!("store-{}", n % 6), json!({ "n": n }))).collect();
     rt.block_on(aws.put(&p.source, &records));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
@@ -138,7 +137,8 @@ fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbo
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 1, max_retries: 0, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "timeout", &image, 1, 2, &[], &spec));
-    let seqs = rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "sleep": 30 })), rec("k", json!({ "n": 1 }))]));
+    let seqs =
+        rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "sleep": 30 })), rec("k", json!({ "n": 1 }))]));
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
@@ -211,7 +211,8 @@ fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
     assert!(first.contains("stopping: abandoning in-flight batches"), "{first}");
     assert_eq!(containers_of(&env, pid), "", "Ctrl-C removes the containers\n{first}");
     let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("checkpoints.json")).expect("checkpoint file")).expect("json");
+        serde_json::from_slice(&std::fs::read(dir.path().join("checkpoints.json")).expect("checkpoint file"))
+            .expect("json");
     assert_eq!(saved["mappings"].as_object().map(|m| m.len()), Some(1), "{saved}");
     // While it is down, more records arrive.
     rt.block_on(aws.put(&p.source, &batch(20..40)));
@@ -234,7 +235,8 @@ fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
     // Retries without bound: only the record's age (60 s, the smallest AWS allows) ends them.
     let spec = MappingSpec { batch_size: 5, max_retries: -1, max_age: 60, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "age", &image, 1, 30, &[], &spec));
-    let seqs = rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "fail": true })), rec("k", json!({ "n": 1 }))]));
+    let seqs =
+        rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "fail": true })), rec("k", json!({ "n": 1 }))]));
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
@@ -301,7 +303,10 @@ fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_ma
     py(&[&repo().join("examples/local/seed.py").to_string_lossy(), "bucket", &bucket], models.path());
     let out_dir = models.path().to_string_lossy().to_string();
     let upload = format!("s3://{bucket}/models/");
-    py(&["train.py", "--run-id", run_id, "--out", &out_dir, "--upload", &upload], &repo().join("examples/store-sales/lambda"));
+    py(
+        &["train.py", "--run-id", run_id, "--out", &out_dir, "--upload", &upload],
+        &repo().join("examples/store-sales/lambda"),
+    );
     let spec = MappingSpec {
         batch_size: 10,
         bisect: true,
@@ -331,7 +336,8 @@ fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_ma
     // Distinct source records predicted (records after a partial failure may run again).
     let mut first_seen: Vec<(u64, String)> = Vec::new();
     for o in &out {
-        let id = (o["store_id"].as_u64().expect("store_id"), o["source_sequence_number"].as_str().expect("seq").to_string());
+        let id =
+            (o["store_id"].as_u64().expect("store_id"), o["source_sequence_number"].as_str().expect("seq").to_string());
         if !first_seen.contains(&id) {
             first_seen.push(id);
         }
@@ -340,7 +346,8 @@ fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_ma
     }
     assert_eq!(first_seen.len(), 29, "every well-formed event predicted\n{text}");
     for store in 1..=5u64 {
-        let order: Vec<u128> = first_seen.iter().filter(|(s, _)| *s == store).map(|(_, q)| q.parse().expect("seq")).collect();
+        let order: Vec<u128> =
+            first_seen.iter().filter(|(s, _)| *s == store).map(|(_, q)| q.parse().expect("seq")).collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "store {store} out of order: {order:?}\n{text}");
     }
     let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
@@ -377,8 +384,7 @@ fn filter_criteria_drop_records_as_consumed() {
     let out = rt.block_on(aws.read_all(&p.output));
     let got: Vec<(String, u64)> =
         out.iter().map(|o| (o["key"].as_str().expect("key").to_string(), o["n"].as_u64().expect("n"))).collect();
-    let want: Vec<(String, u64)> =
-        (5..10).map(|n| ("k".to_string(), n)).chain([("vip-1".to_string(), 1)]).collect();
+    let want: Vec<(String, u64)> = (5..10).map(|n| ("k".to_string(), n)).chain([("vip-1".to_string(), 1)]).collect();
     assert_eq!(got, want, "{text}");
     assert!(text.contains("read 12, ok 6, failed over 0, filtered 6"), "{text}");
     let saved = std::fs::read_to_string(dir.path().join("checkpoints.json")).expect("checkpoints");
@@ -422,11 +428,18 @@ fn canary_weights_split_batches_between_the_two_versions() {
     let p = rt.block_on(Pipeline::create(&aws, "canary", &image, 1, 30, &[("TAG", "stable")], &spec));
     // Version 2 gets half of the invocations, version 1 stays the alias's main version.
     let v2 = rt.block_on(p.deploy(&aws, &[("TAG", "canary")]));
-    let weights = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-        .additional_version_weights(v2.clone(), 0.5)
-        .build();
-    rt.block_on(aws.lambda.update_alias().function_name(&p.name).name("live").function_version("1").routing_config(weights).send())
-        .expect("canary weights");
+    let weights =
+        aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights(v2.clone(), 0.5).build();
+    rt.block_on(
+        aws.lambda
+            .update_alias()
+            .function_name(&p.name)
+            .name("live")
+            .function_version("1")
+            .routing_config(weights)
+            .send(),
+    )
+    .expect("canary weights");
     rt.block_on(aws.put(&p.source, &(0..40).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);

@@ -45,7 +45,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-        let number = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name} takes a whole number, not {v:?}"));
+        let number =
+            |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name} takes a whole number, not {v:?}"));
         match a.as_str() {
             "--endpoint" => endpoint = Some(value("--endpoint")?),
             "--region" => opts.region = value("--region")?,

@@ -41,7 +41,8 @@ impl Destinations {
         };
         match service {
             "sqs" => {
-                let err = |message: String| DestinationError::Send { operation: "SQS SendMessage", arn: arn.into(), message };
+                let err =
+                    |message: String| DestinationError::Send { operation: "SQS SendMessage", arn: arn.into(), message };
                 let url = self
                     .sqs
                     .get_queue_url()
@@ -52,14 +53,18 @@ impl Destinations {
                     .map_err(|e| err(describe(&e)))?
                     .queue_url
                     .unwrap_or_default();
-                self.sqs.send_message().queue_url(url).message_body(message).send().await.map_err(|e| err(describe(&e)))?;
+                self.sqs
+                    .send_message()
+                    .queue_url(url)
+                    .message_body(message)
+                    .send()
+                    .await
+                    .map_err(|e| err(describe(&e)))?;
                 Ok(())
             }
             "sns" => {
-                self.sns.publish().topic_arn(arn).message(message).send().await.map_err(|e| DestinationError::Send {
-                    operation: "SNS Publish",
-                    arn: arn.into(),
-                    message: describe(&e),
+                self.sns.publish().topic_arn(arn).message(message).send().await.map_err(|e| {
+                    DestinationError::Send { operation: "SNS Publish", arn: arn.into(), message: describe(&e) }
                 })?;
                 Ok(())
             }

@@ -100,7 +100,12 @@ impl Kinesis {
     }
 
     /// GetShardIterator for `shard` at `position`.
-    pub async fn shard_iterator(&self, stream_arn: &str, shard: &str, position: &Position) -> Result<String, KinesisError> {
+    pub async fn shard_iterator(
+        &self,
+        stream_arn: &str,
+        shard: &str,
+        position: &Position,
+    ) -> Result<String, KinesisError> {
         let req = self.client.get_shard_iterator().stream_arn(stream_arn).shard_id(shard);
         let req = match position {
             Position::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),

@@ -73,7 +73,10 @@ impl Checkpoints {
     }
 
     fn write(&self, text: &[u8]) -> Result<(), CheckpointError> {
-        let err = |e: std::io::Error| CheckpointError::Write { path: self.path.display().to_string(), message: e.to_string() };
+        let err = |e: std::io::Error| CheckpointError::Write {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }

@@ -302,10 +302,11 @@ impl Plane {
     }
 
     async fn discover(&mut self, stop: &CancellationToken) -> Result<(), LocalError> {
-        let mappings = self.lambda.list_all_mappings().await.map_err(|e| LocalError::ControlPlane {
-            endpoint: self.opts.endpoint.clone(),
-            message: e.to_string(),
-        })?;
+        let mappings = self
+            .lambda
+            .list_all_mappings()
+            .await
+            .map_err(|e| LocalError::ControlPlane { endpoint: self.opts.endpoint.clone(), message: e.to_string() })?;
         let mut seen = HashSet::new();
         for m in mappings {
             if !m.stream_arn.contains(":kinesis:") || !m.enabled || m.state == "Disabled" {
@@ -333,7 +334,12 @@ impl Plane {
                     self.running.insert(m.uuid.clone(), run);
                 }
                 Err(why) => {
-                    println!("mapping {} ({} → {}): not served: {why}", m.uuid, stream_name(&m.stream_arn), m.function_arn);
+                    println!(
+                        "mapping {} ({} → {}): not served: {why}",
+                        m.uuid,
+                        stream_name(&m.stream_arn),
+                        m.function_arn
+                    );
                     self.skipped.insert(m.uuid.clone(), (fp, why));
                 }
             }
@@ -367,14 +373,24 @@ impl Plane {
                 match named {
                     Some(a) => Some(a),
                     None => {
-                        return Ok(Target { function: function.into(), alias: None, version: q, invoked_arn: arn.into() });
+                        return Ok(Target {
+                            function: function.into(),
+                            alias: None,
+                            version: q,
+                            invoked_arn: arn.into(),
+                        });
                     }
                 }
             }
             Some(q) => Some(q),
         };
         Ok(match alias {
-            Some(a) => Target { function: function.into(), invoked_arn: format!("{base}:{a}"), alias: Some(a), version: String::new() },
+            Some(a) => Target {
+                function: function.into(),
+                invoked_arn: format!("{base}:{a}"),
+                alias: Some(a),
+                version: String::new(),
+            },
             None => Target { function: function.into(), alias: None, version: "$LATEST".into(), invoked_arn: base },
         })
     }
@@ -391,12 +407,16 @@ impl Plane {
         let version = self.router.pick_version(&target).await?;
         let role = self.router.role_of(&target).await;
         if role.is_empty() {
-            return Err(format!("function {function} version {version} is not a container-image function, or cannot be read"));
+            return Err(format!(
+                "function {function} version {version} is not a container-image function, or cannot be read"
+            ));
         }
         let shards = self.kinesis.list_shards(&m.stream_arn).await.map_err(|e| e.to_string())?;
         let start = match m.starting_position.as_str() {
             "TRIM_HORIZON" => Position::TrimHorizon,
-            "AT_TIMESTAMP" => m.starting_position_timestamp.map(|t| Position::AtTimestamp(t as f64)).unwrap_or(Position::TrimHorizon),
+            "AT_TIMESTAMP" => {
+                m.starting_position_timestamp.map(|t| Position::AtTimestamp(t as f64)).unwrap_or(Position::TrimHorizon)
+            }
             // Lambda's pollers start at the tip when the mapping is created: records put after
             // that are delivered even when this data plane starts later.
             _ => m.last_modified.map(Position::AtTimestamp).unwrap_or(Position::Latest),
@@ -504,7 +524,8 @@ async fn remove_ours(docker: &bollard::Docker) {
     let Ok(list) = docker.list_containers(Some(opts)).await else { return };
     for c in list {
         if let Some(id) = c.id {
-            let _ = docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+            let _ =
+                docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
         }
     }
 }

@@ -212,7 +212,8 @@ mod tests {
 
     #[test]
     fn event_has_lambdas_shape() {
-        let src = Source { stream_arn: "arn:s", shard_id: "shardId-000000000001", region: "us-east-1", role_arn: "arn:r" };
+        let src =
+            Source { stream_arn: "arn:s", shard_id: "shardId-000000000001", region: "us-east-1", role_arn: "arn:r" };
         let v: Value = serde_json::from_slice(&kinesis_event(&[rec("7")], &src, None)).expect("json");
         let r = &v["Records"][0];
         assert_eq!(r["eventID"], "shardId-000000000001:7");
@@ -251,7 +252,8 @@ mod tests {
             function_error: Some("Unhandled".into()),
             invoke_count: 3,
         };
-        let v = failure_record(&[rec("5"), rec("9")], FailureCondition::RetryAttemptsExhausted, &last, "s", "arn:s", 0.0);
+        let v =
+            failure_record(&[rec("5"), rec("9")], FailureCondition::RetryAttemptsExhausted, &last, "s", "arn:s", 0.0);
         assert_eq!(v["requestContext"]["condition"], "RetryAttemptsExhausted");
         assert_eq!(v["requestContext"]["approximateInvokeCount"], 3);
         assert_eq!(v["responseContext"]["functionError"], "Unhandled");

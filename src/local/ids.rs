@@ -36,12 +36,7 @@ pub fn request_id() -> String {
 /// `Root=1-<epoch hex>-<96 bits>;Parent=<64 bits>;Sampled=0`.
 pub fn trace_id() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    format!(
-        "Root=1-{secs:08x}-{:08x}{:016x};Parent={:016x};Sampled=0",
-        random_u64() as u32,
-        random_u64(),
-        random_u64()
-    )
+    format!("Root=1-{secs:08x}-{:08x}{:016x};Parent={:016x};Sampled=0", random_u64() as u32, random_u64(), random_u64())
 }
 
 /// A hex suffix for container and log stream names.

@@ -152,7 +152,9 @@ impl Lane<'_> {
                             match event::window_state(body) {
                                 Some(state) => w.state = state,
                                 None => {
-                                    tracing::warn!("{arn}: the tumbling-window answer has no `state` object: the batch failed");
+                                    tracing::warn!(
+                                        "{arn}: the tumbling-window answer has no `state` object: the batch failed"
+                                    );
                                     body_ok = false;
                                 }
                             }
@@ -176,7 +178,9 @@ impl Lane<'_> {
                             }
                             Verdict::Invalid(why) => {
                                 if s.report_failures {
-                                    tracing::warn!("{arn}: invalid batchItemFailures answer ({why}): the whole batch failed");
+                                    tracing::warn!(
+                                        "{arn}: invalid batchItemFailures answer ({why}): the whole batch failed"
+                                    );
                                 }
                                 Some((records, None))
                             }

@@ -185,7 +185,8 @@ impl Router {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let mut out = Vec::new();
             for list in idle.values_mut() {
-                let (keep, old): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|s| s.last_used.elapsed() < max_idle);
+                let (keep, old): (Vec<_>, Vec<_>) =
+                    std::mem::take(list).into_iter().partition(|s| s.last_used.elapsed() < max_idle);
                 *list = keep;
                 out.extend(old);
             }

@@ -39,7 +39,10 @@ pub struct Pending {
 pub enum Reply {
     Response(Bytes),
     /// `…/error`: the error type (header or body `errorType`) and the error document.
-    Error { error_type: String, body: Bytes },
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
 }
 
 struct Shared {
@@ -84,7 +87,8 @@ impl RuntimeApi {
                 let shared = accept.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let conn =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     let _ = conn.await;
                 });
             }
@@ -215,12 +219,10 @@ fn answer(shared: &Shared, id: &str, r: Reply) -> Response<Body> {
 
 /// The error type (Lambda-Runtime-Function-Error-Type, else the body's `errorType`) and the body.
 async fn read_error(req: Request<Incoming>) -> (String, Bytes) {
-    let header = req
-        .headers()
-        .get("lambda-runtime-function-error-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let header =
+        req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body =
+        Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let from_body = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string));

@@ -62,9 +62,14 @@ pub struct SandboxEnv {
 pub enum Outcome {
     Response(Bytes),
     /// The function (or the runtime) reported an error: its type and error document.
-    FunctionError { error_type: String, body: Bytes },
+    FunctionError {
+        error_type: String,
+        body: Bytes,
+    },
     /// No answer within the timeout; the sandbox was killed.
-    Timeout { secs: i32 },
+    Timeout {
+        secs: i32,
+    },
     /// The runtime exited (or never started) before answering.
     Crashed(String),
     /// No sandbox could be started (image missing, wrong architecture, Docker down).
@@ -240,10 +245,14 @@ impl Sandbox {
         };
         let name = format!("mlops-local-{}-{}-{}", sanitize(&config.name), sanitize(&config.version), &suffix[..8]);
         let opts = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
-        let created = env.docker.create_container(Some(opts), body).await.map_err(|e| SandboxError::Docker(docker_text(e)))?;
+        let created =
+            env.docker.create_container(Some(opts), body).await.map_err(|e| SandboxError::Docker(docker_text(e)))?;
         let container = created.id;
         if let Err(e) = env.docker.start_container(&container, None).await {
-            let _ = env.docker.remove_container(&container, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+            let _ = env
+                .docker
+                .remove_container(&container, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+                .await;
             return Err(SandboxError::Docker(docker_text(e)));
         }
         tracing::debug!("sandbox {name} started for {}:{}", config.name, config.version);
@@ -283,7 +292,10 @@ impl Sandbox {
         let mut init_ms = None;
         if !self.warm {
             if let Err(outcome) = self.wait_init().await {
-                self.platform_line(&format!("INIT_REPORT Init Duration: {:.2} ms Phase: init Status: error", self.started.elapsed().as_secs_f64() * 1000.0));
+                self.platform_line(&format!(
+                    "INIT_REPORT Init Duration: {:.2} ms Phase: init Status: error",
+                    self.started.elapsed().as_secs_f64() * 1000.0
+                ));
                 self.kill().await;
                 return (request_id, outcome);
             }
@@ -383,7 +395,8 @@ fn sanitize(s: &str) -> String {
 
 fn spawn_log_follower(env: &Arc<SandboxEnv>, container: &str, group: &str, stream: &str, prefix: &str) {
     let (docker, sink) = (env.docker.clone(), env.logs.clone());
-    let (container, group, stream, prefix) = (container.to_string(), group.to_string(), stream.to_string(), prefix.to_string());
+    let (container, group, stream, prefix) =
+        (container.to_string(), group.to_string(), stream.to_string(), prefix.to_string());
     tokio::spawn(async move {
         let opts = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
         let mut logs = docker.logs(&container, Some(opts));

@@ -136,10 +136,15 @@ impl Outputs for ShardOutputs {
                 let doc = event::failure_record(records, condition, &last, &self.shard_id, &m.stream_arn, now_secs());
                 match m.destinations.send(arn, &doc.to_string()).await {
                     Ok(()) => tracing::warn!("{}: {what} sent to {arn}", condition.as_str()),
-                    Err(e) => tracing::error!("{}: {what} could not be sent to the on-failure destination: {e}", condition.as_str()),
+                    Err(e) => tracing::error!(
+                        "{}: {what} could not be sent to the on-failure destination: {e}",
+                        condition.as_str()
+                    ),
                 }
             }
-            None => tracing::warn!("{}: {what} discarded (the mapping has no on-failure destination)", condition.as_str()),
+            None => {
+                tracing::warn!("{}: {what} discarded (the mapping has no on-failure destination)", condition.as_str())
+            }
         }
         self.stats.failed_over.fetch_add(records.len() as u64, Ordering::Relaxed);
         self.finished(records);
@@ -361,7 +366,8 @@ async fn run_lane(
                 }
             }
             if window.is_none() {
-                window = Some(Window { start, end, state: Default::default(), is_final: false, terminated_early: false });
+                window =
+                    Some(Window { start, end, state: Default::default(), is_final: false, terminated_early: false });
             }
         }
         let mut bytes = first.data.len() + 512;
@@ -369,10 +375,7 @@ async fn run_lane(
         let deadline = Instant::now() + s.batching_window;
         while batch.len() < s.batch_size {
             let next = if s.batching_window.is_zero() {
-                match rx.try_recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => None,
-                }
+                rx.try_recv().ok()
             } else {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -414,7 +417,10 @@ async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
         if ok {
             return Ok(());
         }
-        tracing::warn!("final invocation of the window ending {} failed (attempt {attempt}/{bound})", event::iso_ms(w.end));
+        tracing::warn!(
+            "final invocation of the window ending {} failed (attempt {attempt}/{bound})",
+            event::iso_ms(w.end)
+        );
     }
     Ok(())
 }

@@ -64,9 +64,13 @@ impl Aws {
     pub async fn new(moto: &str) -> Self {
         let c = sdk().await;
         Aws {
-            lambda: aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build()),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
+            ),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            kinesis: aws_sdk_kinesis::Client::from_conf(aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build()),
+            kinesis: aws_sdk_kinesis::Client::from_conf(
+                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
+            ),
             sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&c).endpoint_url(moto).build()),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(&c).endpoint_url(moto).build(),
@@ -131,7 +135,8 @@ impl Aws {
     pub async fn drain_queue(&self, url: &str) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
         loop {
-            let got = self.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
+            let got =
+                self.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
             if got.messages().is_empty() {
                 return out;
             }
@@ -211,7 +216,8 @@ impl Pipeline {
         let source_arn = aws.stream(&source, shards).await;
         aws.stream(&output, 1).await;
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        let role = aws.iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.expect("role");
+        let role =
+            aws.iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.expect("role");
         let role_arn = role.role().map(|r| r.arn().to_string()).expect("role arn");
         let mut vars: std::collections::HashMap<String, String> =
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -241,7 +247,16 @@ impl Pipeline {
             .expect("alias");
         let alias_arn = alias.alias_arn().unwrap_or_default().to_string();
         let queue_url = if spec.with_dlq {
-            Some(aws.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("queue").queue_url.unwrap_or_default())
+            Some(
+                aws.sqs
+                    .create_queue()
+                    .queue_name(format!("{name}-dlq"))
+                    .send()
+                    .await
+                    .expect("queue")
+                    .queue_url
+                    .unwrap_or_default(),
+            )
         } else {
             None
         };
@@ -298,7 +313,14 @@ impl Pipeline {
             .expect("update configuration");
         let v = aws.lambda.publish_version().function_name(&self.name).send().await.expect("publish");
         let version = v.version().unwrap_or_default().to_string();
-        aws.lambda.update_alias().function_name(&self.name).name("live").function_version(&version).send().await.expect("move alias");
+        aws.lambda
+            .update_alias()
+            .function_name(&self.name)
+            .name("live")
+            .function_version(&version)
+            .send()
+            .await
+            .expect("move alias");
         version
     }
 }
@@ -307,12 +329,12 @@ impl Pipeline {
 pub struct Plane {
     pub child: Child,
     pub log: PathBuf,
-    pub checkpoints: PathBuf,
 }
 
 impl Plane {
     pub fn start(env: &TestEnv, dir: &Path, function: &str, extra: &[&str]) -> Plane {
-        let log = dir.join(format!("mlops-local-{}.log", Instant::now().elapsed().as_nanos() + u128::from(std::process::id())));
+        let log = dir
+            .join(format!("mlops-local-{}.log", Instant::now().elapsed().as_nanos() + u128::from(std::process::id())));
         let log = if log.exists() { dir.join(format!("{}.again", log.display())) } else { log };
         let checkpoints = dir.join("checkpoints.json");
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
@@ -327,7 +349,7 @@ impl Plane {
             .stderr(out)
             .spawn()
             .expect("start mlops-local");
-        Plane { child, log, checkpoints }
+        Plane { child, log }
     }
 
     pub fn output(&self) -> String {

@@ -7,10 +7,13 @@ use super::*;
 use crate::local::router::Invocation;
 use crate::local::seq::Seq;
 
+/// Computes a scripted function's answer from the batch's sequence numbers.
+type Answer = Box<dyn Fn(&[String]) -> Outcome + Send + Sync>;
+
 /// A function whose answer is computed from the batch's sequence numbers.
 struct Scripted {
     calls: Mutex<Vec<Vec<String>>>,
-    answer: Box<dyn Fn(&[String]) -> Outcome + Send + Sync>,
+    answer: Answer,
 }
 
 #[async_trait::async_trait]
@@ -80,7 +83,12 @@ async fn run(s: &Settings, f: &Scripted, batch: Vec<Record>, now: f64) -> (Recor
     let lane = Lane {
         settings: s,
         invoker: f,
-        source: Source { stream_arn: "arn:s", shard_id: "shardId-000000000000", region: "us-east-1", role_arn: "arn:r" },
+        source: Source {
+            stream_arn: "arn:s",
+            shard_id: "shardId-000000000000",
+            region: "us-east-1",
+            role_arn: "arn:r",
+        },
         outputs: &out,
         stop: &stop,
         now: &clock,
@@ -130,9 +138,9 @@ async fn partial_failures_resume_at_the_lowest_failed_record() {
         let mut n = seen.lock().expect("lock");
         *n += 1;
         if *n == 1 {
-            Outcome::Response(Bytes::from(format!(
-                r#"{{"batchItemFailures":[{{"itemIdentifier":"5"}},{{"itemIdentifier":"4"}}]}}"#
-            )))
+            Outcome::Response(Bytes::from_static(
+                br#"{"batchItemFailures":[{"itemIdentifier":"5"},{"itemIdentifier":"4"}]}"#,
+            ))
         } else {
             assert_eq!(seqs, ["4", "5", "6"]);
             Outcome::Response(Bytes::from_static(br#"{"batchItemFailures":[]}"#))
@@ -158,7 +166,10 @@ async fn records_past_the_maximum_age_fail_over_without_an_invoke() {
     let mut batch = records(2, 1000.0);
     batch[1].arrival = 1050.0;
     let (out, _) = run(&s, &f, batch, 1070.0).await;
-    assert_eq!(out.failed.lock().expect("lock").clone(), vec![(vec!["1".to_string()], FailureCondition::RecordAgeExceeded, 0)]);
+    assert_eq!(
+        out.failed.lock().expect("lock").clone(),
+        vec![(vec!["1".to_string()], FailureCondition::RecordAgeExceeded, 0)]
+    );
     assert_eq!(out.done.lock().expect("lock").clone(), ["2"]);
     assert_eq!(f.calls.lock().expect("lock").clone(), vec![vec!["2".to_string()]]);
 }
