@@ -354,7 +354,13 @@ fn examples_local_applies_with_its_tfvars_and_destroys_cleanly() {
     rt.block_on(assert_deployed(&aws, &inputs, &o, &run_id));
     let m = rt.block_on(mapping(&aws, &inputs.source));
     assert_eq!(m.batch_size(), Some(50), "batch_size from vars/local.tfvars");
-    assert_eq!(m.starting_position().map(|p| p.as_str()), Some("TRIM_HORIZON"));
+    assert_eq!(m.starting_position().map(|p| p.as_str()), Some("LATEST"));
+    assert_eq!(m.bisect_batch_on_function_error(), Some(true));
+    assert_eq!(m.maximum_retry_attempts(), Some(2));
+    let types: Vec<&str> = m.function_response_types().iter().map(|t| t.as_str()).collect();
+    assert_eq!(types, ["ReportBatchItemFailures"]);
+    let dlq = m.destination_config().and_then(|d| d.on_failure()).and_then(|o| o.destination());
+    assert_eq!(dlq, Some("arn:aws:sqs:us-east-1:123456789012:local-sales-failures"), "failure_queue_arn");
     let plan = run(&["plan", "-detailed-exitcode"]);
     assert_eq!(plan.code, 0, "the example plans nothing after its apply:\n{}", plan.all());
 
