@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use bytes::Bytes;
@@ -27,6 +27,9 @@ use crate::clients::docker::DockerSettings;
 use crate::clients::kinesis::{Kinesis, Position};
 use crate::clients::lambda::{Lambda, MappingInfo};
 use crate::clients::logs::Logs;
+
+/// How long a mapping that could not be served waits before it is tried again.
+const RETRY_SKIPPED: Duration = Duration::from_secs(30);
 
 /// `mlops-local run` options.
 #[derive(Debug, Clone)]
@@ -178,8 +181,10 @@ struct Plane {
     checkpoints: Arc<Checkpoints>,
     activity: Activity,
     running: HashMap<String, Running>,
-    /// Mappings not served, with the reason already shown.
-    skipped: HashMap<String, (MappingInfo, String)>,
+    /// Mappings not served, with the reason already shown and when: tried again after
+    /// [`RETRY_SKIPPED`] (the reason may have been passing, e.g. the emulator restarting) or at once
+    /// when the mapping changes.
+    skipped: HashMap<String, (MappingInfo, Instant)>,
     finished: Summary,
     /// The last figures line printed per shard (a line is printed again only when it changed).
     printed: HashMap<String, String>,
@@ -321,7 +326,7 @@ impl Plane {
             if self.running.get(&m.uuid).is_some_and(|r| r.fingerprint == fp) {
                 continue;
             }
-            if self.skipped.get(&m.uuid).is_some_and(|(f, _)| *f == fp) {
+            if self.skipped.get(&m.uuid).is_some_and(|(f, at)| *f == fp && at.elapsed() < RETRY_SKIPPED) {
                 continue;
             }
             if let Some(old) = self.running.remove(&m.uuid) {
@@ -334,13 +339,15 @@ impl Plane {
                     self.running.insert(m.uuid.clone(), run);
                 }
                 Err(why) => {
-                    println!(
-                        "mapping {} ({} → {}): not served: {why}",
-                        m.uuid,
-                        stream_name(&m.stream_arn),
-                        m.function_arn
-                    );
-                    self.skipped.insert(m.uuid.clone(), (fp, why));
+                    if !self.skipped.contains_key(&m.uuid) {
+                        println!(
+                            "mapping {} ({} → {}): not served: {why}",
+                            m.uuid,
+                            stream_name(&m.stream_arn),
+                            m.function_arn
+                        );
+                    }
+                    self.skipped.insert(m.uuid.clone(), (fp, Instant::now()));
                 }
             }
         }
