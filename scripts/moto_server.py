@@ -24,5 +24,11 @@ def _no_synchronous_delivery(self, *args, **kwargs):
 LambdaBackend.send_kinesis_message = _no_synchronous_delivery
 
 if __name__ == "__main__":
+    print(
+        "moto_server.py: moto's synchronous Kinesis -> Lambda delivery is switched off: it cannot run "
+        "container-image functions (PutRecord would answer HTTP 500); mlops-local is the data plane",
+        file=sys.stderr,
+        flush=True,
+    )
     sys.argv[0] = "moto_server"
     sys.exit(main())
