@@ -10,10 +10,18 @@ runs the function's image with the mapping's semantics. Everything else is stock
 Usage: python moto_server.py [moto_server arguments...]   (e.g. -H 127.0.0.1 -p 5050)
 """
 
+import os
 import sys
+import time
 
-from moto.awslambda.models import LambdaBackend
-from moto.server import main
+# moto stamps an event source mapping's LastModified with time.mktime(utcnow()), which reads UTC
+# as local time: on a host whose time zone is not UTC the stamp is hours off, and mlops-local
+# starts LATEST mappings there. In UTC the two agree.
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+from moto.awslambda.models import LambdaBackend  # noqa: E402  (after the time zone is set)
+from moto.server import main  # noqa: E402
 
 
 def _no_synchronous_delivery(self, *args, **kwargs):

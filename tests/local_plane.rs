@@ -49,6 +49,20 @@ fn every_record_is_processed_once_and_in_order_per_partition_key() {
         assert!(ns.windows(2).all(|w| w[0] < w[1]), "{key} out of order: {ns:?}\n{text}");
     }
     assert!(out.iter().all(|o| o["batch_size"].as_u64().expect("size") <= 7), "batch size bound");
+    // ParallelizationFactor 3: every batch holds the keys of one lane only, and more than one lane ran.
+    let mut batches: BTreeMap<(String, String), std::collections::BTreeSet<String>> = BTreeMap::new();
+    for o in &out {
+        let id =
+            (o["shard"].as_str().expect("shard").to_string(), o["batch_first"].as_str().expect("first").to_string());
+        batches.entry(id).or_default().insert(o["key"].as_str().expect("key").to_string());
+    }
+    let mut lanes = std::collections::BTreeSet::new();
+    for keys in batches.values() {
+        let of: std::collections::BTreeSet<usize> = keys.iter().map(|k| mlops::local::shard::lane_of(k, 3)).collect();
+        assert_eq!(of.len(), 1, "a batch mixes lanes: {keys:?}");
+        lanes.extend(of);
+    }
+    assert!(lanes.len() > 1, "one lane only: {batches:?}");
     assert!(out.iter().all(|o| o["version"] == "1"), "the alias's version ran");
     assert!(text.contains("read 60") || text.contains("succeeded 60"), "{text}");
     assert!(text.contains("succeeded 60, failed over 0"), "{text}");
@@ -168,7 +182,7 @@ fn moving_the_alias_mid_stream_sends_new_batches_to_the_new_version() {
     let image = test_app(&env);
     let p = rt.block_on(Pipeline::create(&aws, "alias", &image, 1, 30, &[("TAG", "blue")], &MappingSpec::default()));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "6"]);
+    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "15"]);
     rt.block_on(aws.put(&p.source, &(0..5).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
     let first = eventually(Duration::from_secs(60), || {
         let out = rt.block_on(aws.read_all(&p.output));
@@ -206,6 +220,16 @@ fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
     let plane = Plane::start(&env, dir.path(), &p.name, &[]);
     let done = eventually(Duration::from_secs(60), || (rt.block_on(aws.read_all(&p.output)).len() == 20).then_some(()));
     assert!(done.is_some(), "{}", plane.output());
+    // Stop only once the checkpoints cover all 20 (the function writes before its batch is
+    // checkpointed; a Ctrl-C in between would legitimately run that batch again).
+    let shards = rt.block_on(aws.last_sequence_numbers(&p.source));
+    let covered = eventually(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(dir.path().join("checkpoints.json")).ok()?;
+        let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let m = saved["mappings"].as_object()?.values().next()?.clone();
+        shards.iter().all(|(shard, last)| m[shard.as_str()] == last.as_str()).then_some(())
+    });
+    assert!(covered.is_some(), "checkpoints never reached the last records\n{}", plane.output());
     let pid = plane.child.id();
     let first = plane.interrupt();
     assert!(first.contains("stopping: abandoning in-flight batches"), "{first}");
@@ -235,8 +259,9 @@ fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
     // Retries without bound: only the record's age (60 s, the smallest AWS allows) ends them.
     let spec = MappingSpec { batch_size: 5, max_retries: -1, max_age: 60, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "age", &image, 1, 30, &[], &spec));
-    let seqs =
-        rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "fail": true })), rec("k", json!({ "n": 1 }))]));
+    // One PutRecords: both records get the same arrival time, so they age out together.
+    let both = [rec("k", json!({ "n": 0, "fail": true })), rec("k", json!({ "n": 1 }))];
+    let seqs = rt.block_on(aws.put_batch(&p.source, &both));
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
@@ -409,6 +434,9 @@ fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
     let count: u64 = out.iter().map(|o| o["count"].as_u64().expect("count")).sum();
     let sum: u64 = out.iter().map(|o| o["sum"].as_u64().expect("sum")).sum();
     assert_eq!((count, sum), (10, 55), "state carried across the window's batches of 3: {out:?}\n{text}");
+    let mut starts: Vec<&str> = out.iter().map(|o| o["window_start"].as_str().expect("start")).collect();
+    starts.dedup();
+    assert_eq!(starts.len(), out.len(), "exactly one final invocation per window: {out:?}\n{text}");
     for o in &out {
         let start = o["window_start"].as_str().expect("start");
         assert!(start.ends_with(".000Z"), "{start}");

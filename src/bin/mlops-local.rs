@@ -22,7 +22,7 @@ Options:
   --function NAME          serve only this function (repeatable)
   --poll-interval-ms N     pause between GetRecords of an idle shard (default 250)
   --stats-interval-s N     how often per-shard figures are printed (default 5)
-  --until-idle-s N         stop once nothing was read or run for N seconds
+  --until-idle-s N         stop once every record read is done and nothing was read or run for N seconds
   --no-function-logs       keep the functions' log lines off the terminal (they still go to CloudWatch Logs)
 
 Ctrl-C stops cleanly: in-flight batches are abandoned (not checkpointed, so they run again on the next
@@ -53,11 +53,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--checkpoints" => opts.checkpoints = PathBuf::from(value("--checkpoints")?),
             "--alias" => opts.alias = Some(value("--alias")?),
             "--function" => opts.functions.push(value("--function")?),
-            "--poll-interval-ms" => {
-                opts.poll_interval = Duration::from_millis(number(a, value(a)?)?);
-            }
+            "--poll-interval-ms" => match number(a, value(a)?)? {
+                n if n >= 10 => opts.poll_interval = Duration::from_millis(n),
+                n => return Err(format!("--poll-interval-ms must be at least 10 (got {n}): it paces GetRecords")),
+            },
             "--stats-interval-s" => opts.stats_interval = Duration::from_secs(number(a, value(a)?)?.max(1)),
-            "--until-idle-s" => opts.until_idle = Some(Duration::from_secs(number(a, value(a)?)?)),
+            "--until-idle-s" => match number(a, value(a)?)? {
+                0 => return Err("--until-idle-s must be at least 1".into()),
+                n => opts.until_idle = Some(Duration::from_secs(n)),
+            },
             "--no-function-logs" => opts.function_logs = false,
             other => return Err(format!("unknown option {other:?}")),
         }

@@ -100,6 +100,7 @@ pub struct Summary {
 
 /// A mapping being served.
 struct Running {
+    function: String,
     fingerprint: MappingInfo,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -121,12 +122,21 @@ struct Tracked {
     busy: Arc<AtomicI64>,
 }
 
+/// Counts one running invocation for as long as it lives (also when its future is dropped).
+struct Busy<'a>(&'a AtomicI64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[async_trait::async_trait]
 impl Invoke for Tracked {
     async fn invoke(&self, payload: Bytes) -> Invocation {
         self.busy.fetch_add(1, Ordering::SeqCst);
+        let _busy = Busy(&self.busy);
         let out = self.inner.invoke(payload).await;
-        self.busy.fetch_sub(1, Ordering::SeqCst);
         self.last_ms.store(now_ms(), Ordering::Relaxed);
         out
     }
@@ -153,6 +163,7 @@ pub fn function_of(arn: &str) -> Option<(String, Option<String>)> {
         [_, _, "lambda", _, _, "function", name] => Some((name.to_string(), None)),
         [_, _, "lambda", _, _, "function", name, q] => Some((name.to_string(), Some(q.to_string()))),
         [name] if !name.is_empty() => Some((name.to_string(), None)),
+        [name, q] if !name.is_empty() => Some((name.to_string(), Some(q.to_string()))),
         _ => None,
     }
 }
@@ -203,6 +214,12 @@ pub async fn run(opts: Options, stop: CancellationToken) -> Result<Summary, Loca
     };
     let sdk = aws.load().await.map_err(|e| LocalError::Aws(e.to_string()))?;
     let endpoint = Some(opts.endpoint.as_str());
+    let lambda = Lambda::new(&sdk, endpoint);
+    // The emulator first: a wrong --endpoint is the likeliest mistake, and says so at once.
+    lambda
+        .list_all_mappings()
+        .await
+        .map_err(|e| LocalError::ControlPlane { endpoint: opts.endpoint.clone(), message: e.to_string() })?;
     let docker_settings = DockerSettings::default().with_env_defaults();
     let docker = docker_settings.connect().map_err(|e| LocalError::Docker(e.to_string()))?;
     crate::clients::docker::ping(&docker, &docker_settings).await.map_err(|e| LocalError::Docker(e.to_string()))?;
@@ -221,7 +238,6 @@ pub async fn run(opts: Options, stop: CancellationToken) -> Result<Summary, Loca
         logs,
         stop: plane_stop.clone(),
     });
-    let lambda = Lambda::new(&sdk, endpoint);
     let mut plane = Plane {
         router: Arc::new(Router::new(lambda.clone(), env.clone())),
         lambda,
@@ -265,11 +281,26 @@ impl Plane {
                     if first && self.running.is_empty() {
                         println!("no enabled Kinesis event source mapping of an image function yet; watching the control plane");
                     }
+                    if first {
+                        for f in &self.opts.functions {
+                            let name = function_of(f).map(|(n, _)| n).unwrap_or_default();
+                            if !self.running.values().any(|r| r.function == name) {
+                                println!("--function {f}: no enabled Kinesis mapping of this function is served (yet)");
+                            }
+                        }
+                    }
                     first = false;
                     self.router.reap_idle(self.opts.sandbox_idle).await;
                     if let Some(idle) = self.opts.until_idle {
                         let quiet = now_ms() - self.activity.last_ms.load(Ordering::Relaxed);
-                        if self.activity.busy.load(Ordering::SeqCst) == 0 && quiet > idle.as_millis() as i64 {
+                        let pending: i64 = self
+                            .running
+                            .values()
+                            .flat_map(|r| r.shards.iter())
+                            .map(|(_, s)| s.pending.load(Ordering::Relaxed))
+                            .sum();
+                        let busy = self.activity.busy.load(Ordering::SeqCst);
+                        if busy == 0 && pending == 0 && quiet > idle.as_millis() as i64 {
                             self.print_stats();
                             println!("idle for {:.1} s: stopping", quiet as f64 / 1000.0);
                             return Ok(());
@@ -318,7 +349,7 @@ impl Plane {
                 continue;
             }
             let Some((function, qualifier)) = function_of(&m.function_arn) else { continue };
-            if !self.opts.functions.is_empty() && !self.opts.functions.contains(&function) {
+            if !self.opts.functions.is_empty() && !self.wanted(&function) {
                 continue;
             }
             seen.insert(m.uuid.clone());
@@ -359,6 +390,11 @@ impl Plane {
             }
         }
         Ok(())
+    }
+
+    /// Whether `--function` names `function` (as a name, a qualified name or an ARN).
+    fn wanted(&self, function: &str) -> bool {
+        self.opts.functions.iter().any(|f| function_of(f).is_some_and(|(name, _)| name == function))
     }
 
     async fn target(&self, function: &str, qualifier: Option<String>, arn: &str) -> Result<Target, String> {
@@ -412,11 +448,15 @@ impl Plane {
         let filters = Filters::parse(&m.filter_patterns).map_err(|e| format!("its filter criteria: {e}"))?;
         let target = self.target(&function, qualifier, &m.function_arn).await?;
         let version = self.router.pick_version(&target).await?;
-        let role = self.router.role_of(&target).await;
-        if role.is_empty() {
-            return Err(format!(
-                "function {function} version {version} is not a container-image function, or cannot be read"
-            ));
+        let role = self.router.role_of(&target, &version).await?;
+        if let Some(arn) = &m.on_failure_destination_arn {
+            if !(arn.starts_with("arn:aws:sqs:") || arn.starts_with("arn:aws:sns:")) {
+                println!(
+                    "mapping {}: on-failure destination {arn} is not an SQS queue or SNS topic; failed-over records \
+                     will be dropped with a warning (only SQS and SNS destinations are served locally)",
+                    m.uuid
+                );
+            }
         }
         let shards = self.kinesis.list_shards(&m.stream_arn).await.map_err(|e| e.to_string())?;
         let start = match m.starting_position.as_str() {
@@ -425,8 +465,27 @@ impl Plane {
                 m.starting_position_timestamp.map(|t| Position::AtTimestamp(t as f64)).unwrap_or(Position::TrimHorizon)
             }
             // Lambda's pollers start at the tip when the mapping is created: records put after
-            // that are delivered even when this data plane starts later.
-            _ => m.last_modified.map(Position::AtTimestamp).unwrap_or(Position::Latest),
+            // that are delivered even when this data plane starts later. The start is kept in the
+            // checkpoint file, so a mapping update (which moves LastModified) does not move it.
+            _ => {
+                let now = super::shard::now_secs();
+                let at = match (self.checkpoints.start_of(&m.uuid), m.last_modified) {
+                    (Some(kept), _) => kept,
+                    (None, Some(created)) if created <= now + 5.0 => created,
+                    (None, Some(created)) => {
+                        println!(
+                            "mapping {}: LastModified {} is in the future (an emulator whose clock or time zone \
+                             is off?); starting at the tip instead",
+                            m.uuid,
+                            super::event::iso_ms(created)
+                        );
+                        now
+                    }
+                    (None, None) => now,
+                };
+                self.checkpoints.set_start(&m.uuid, at).map_err(|e| e.to_string())?;
+                Position::AtTimestamp(at)
+            }
         };
         let settings = Settings::from_mapping(m);
         let invoker: Arc<dyn Invoke> = Arc::new(Tracked {
@@ -492,7 +551,7 @@ impl Plane {
             if settings.report_failures { "ReportBatchItemFailures" } else { "whole-batch" },
             if settings.tumbling_s > 0 { format!(", tumbling {} s", settings.tumbling_s) } else { String::new() },
         );
-        Ok(Running { fingerprint: fingerprint(m), stop: token, tasks, label, shards: stats })
+        Ok(Running { function, fingerprint: fingerprint(m), stop: token, tasks, label, shards: stats })
     }
 
     async fn retire(&mut self, run: Running) {

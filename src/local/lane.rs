@@ -7,7 +7,10 @@
 //!   a batch that cannot be split is retried up to `MaximumRetryAttempts` times (−1: until its
 //!   records expire), then failed over.
 //! * With `ReportBatchItemFailures`, records before the lowest reported sequence number are done
-//!   and the batch is retried from it (bisected there first when bisect is on).
+//!   and the batch is retried from it, as one batch (AWS: "bisected at the returned sequence
+//!   number"). When the answer makes no progress (the first record of the batch is the one that
+//!   failed) and bisect is on, the batch is bisected like a failing one, so a record that keeps
+//!   failing ends up alone.
 //! * Before every attempt, records older than `MaximumRecordAgeInSeconds` are dropped and failed
 //!   over (`RecordAgeExceeded`).
 //! * Failing over sends the invocation record (metadata only) to the on-failure destination and
@@ -136,8 +139,9 @@ impl Lane<'_> {
                     i = self.invoker.invoke(payload) => i,
                 };
                 let arn = self.invoker.function_arn();
-                // What failed, if anything: (records still to do, function error).
-                let failure: Option<(Vec<Record>, Option<&str>)> = match &inv.outcome {
+                // What failed, if anything: (records still to do, function error, whether the
+                // answer moved past some records).
+                let failure: Option<(Vec<Record>, Option<&str>, bool)> = match &inv.outcome {
                     Outcome::Unavailable(why) => {
                         stalls += 1;
                         if stalls == 1 || stalls.is_power_of_two() {
@@ -174,7 +178,7 @@ impl Lane<'_> {
                                 let at = records.iter().position(|r| r.seq == seq).unwrap_or(0);
                                 let rest = records.split_off(at);
                                 self.outputs.done(&records);
-                                Some((rest, None))
+                                Some((rest, None, at > 0))
                             }
                             Verdict::Invalid(why) => {
                                 if s.report_failures {
@@ -182,19 +186,19 @@ impl Lane<'_> {
                                         "{arn}: invalid batchItemFailures answer ({why}): the whole batch failed"
                                     );
                                 }
-                                Some((records, None))
+                                Some((records, None, false))
                             }
                         }
                     }
-                    other => Some((records, other.function_error())),
+                    other => Some((records, other.function_error(), false)),
                 };
                 stalls = 0;
-                let Some((failed, error)) = failure else { break };
+                let Some((failed, error, progress)) = failure else { break };
                 self.outputs.attempted(failed.len(), false);
                 attempts += 1;
                 last = failed_last(arn, &inv.request_id, &inv.version, error, attempts);
                 records = failed;
-                if s.bisect && records.len() > 1 {
+                if s.bisect && records.len() > 1 && !progress {
                     let second = records.split_off(records.len() / 2);
                     stack.push((second, 0));
                     stack.push((records, 0));

@@ -15,6 +15,8 @@ use crate::clients::lambda::{AliasInfo, Lambda};
 
 /// How long an alias lookup is trusted.
 const ALIAS_TTL: Duration = Duration::from_secs(1);
+/// How long the configuration of `$LATEST` is trusted.
+const LATEST_TTL: Duration = Duration::from_secs(2);
 
 /// What a mapping invokes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +46,17 @@ pub trait Invoke: Send + Sync {
     fn function_arn(&self) -> &str;
 }
 
+/// (function name, version).
+type VersionKey = (String, String);
+
 /// Versions, configurations and warm sandboxes of every function this run serves.
 pub struct Router {
     lambda: Lambda,
     env: Arc<SandboxEnv>,
     aliases: Mutex<HashMap<(String, String), (Instant, AliasInfo)>>,
-    configs: tokio::sync::Mutex<HashMap<(String, String), Arc<FunctionConfig>>>,
+    /// Per (function, version): the configuration and when it was read. Published versions never
+    /// change; `$LATEST` is read again after [`LATEST_TTL`] so a deploy to it is picked up.
+    configs: tokio::sync::Mutex<HashMap<VersionKey, (Instant, Arc<FunctionConfig>)>>,
     idle: Mutex<HashMap<(String, String), Vec<Sandbox>>>,
 }
 
@@ -105,8 +112,10 @@ impl Router {
     async fn config(&self, function: &str, version: &str) -> Result<Arc<FunctionConfig>, String> {
         let key = (function.to_string(), version.to_string());
         let mut configs = self.configs.lock().await;
-        if let Some(c) = configs.get(&key) {
-            return Ok(c.clone());
+        if let Some((at, c)) = configs.get(&key) {
+            if version != "$LATEST" || at.elapsed() < LATEST_TTL {
+                return Ok(c.clone());
+            }
         }
         let qualifier = (version != "$LATEST").then_some(version);
         let info = self
@@ -131,14 +140,23 @@ impl Router {
             architecture: info.architectures.first().cloned().unwrap_or_else(|| "x86_64".into()),
             log_group: info.log_group.clone().unwrap_or_else(|| format!("/aws/lambda/{function}")),
         });
-        configs.insert(key, config.clone());
+        if let Some((_, old)) = configs.get(&key) {
+            if **old != *config {
+                tracing::info!("{function}:$LATEST changed (image {}); new sandboxes use it", config.image);
+            }
+        }
+        let config = match configs.get(&key) {
+            Some((_, old)) if **old == *config => old.clone(),
+            _ => config,
+        };
+        configs.insert(key, (Instant::now(), config.clone()));
         Ok(config)
     }
 
-    /// The execution role of `target`'s function (for `invokeIdentityArn`).
-    pub async fn role_of(&self, target: &Target) -> String {
-        let version = self.pick_version(target).await.unwrap_or_else(|_| target.version.clone());
-        self.config(&target.function, &version).await.map(|c| c.role.clone()).unwrap_or_default()
+    /// The execution role of `target`'s function at `version` (for `invokeIdentityArn`); an error
+    /// says why the function cannot be served (missing, not an image function, unreadable).
+    pub async fn role_of(&self, target: &Target, version: &str) -> Result<String, String> {
+        self.config(&target.function, version).await.map(|c| c.role.clone())
     }
 
     /// Runs `payload` on a warm sandbox of the routed version, starting one when none is idle.
@@ -160,9 +178,16 @@ impl Router {
         let warm = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let list = idle.entry(key.clone()).or_default();
-            list.retain(Sandbox::is_alive);
-            list.pop()
+            // Dead ones go; warm ones of an older `$LATEST` configuration are stopped below.
+            let (fresh, stale): (Vec<Sandbox>, Vec<Sandbox>) =
+                std::mem::take(list).into_iter().filter(Sandbox::is_alive).partition(|s| *s.config == *config);
+            *list = fresh;
+            (list.pop(), stale)
         };
+        let (warm, stale) = warm;
+        for mut s in stale {
+            s.kill().await;
+        }
         let mut sandbox = match warm {
             Some(s) => s,
             None => match Sandbox::start(self.env.clone(), config).await {

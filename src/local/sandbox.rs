@@ -24,7 +24,17 @@ use super::runtime_api::{Pending, Reply, RuntimeApi};
 
 /// Label on every container this data plane starts; its value is the process ID of the run.
 pub const LABEL: &str = "mlops-local.pid";
-/// How long init (the runtime's start up to its first `next`) may take, as on Lambda.
+/// Label with the host (its kernel boot ID) of the run, so that orphans are only judged by a run
+/// on the same host, whose process table is the one the PID label refers to.
+pub const HOST_LABEL: &str = "mlops-local.boot-id";
+
+/// This host's boot ID (a fresh one per boot; shared by every process of the host).
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+/// How long init (the runtime's start up to its first `next`) may take on its own, as on Lambda.
+/// Past it, Lambda re-runs init within the invocation, bounded by the function's timeout; here the
+/// first invocation waits for init at most this plus the function's timeout.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The configuration of one published version (or `$LATEST`), from GetFunction.
@@ -129,8 +139,9 @@ fn docker_arch(lambda_arch: &str) -> &str {
     }
 }
 
-/// Makes sure `image` is in the engine (pulling it from its registry otherwise) and built for `cfg`'s architecture.
-async fn ensure_image(docker: &Docker, cfg: &FunctionConfig) -> Result<(), SandboxError> {
+/// Makes sure `image` is in the engine (pulling it from its registry otherwise) and built for
+/// `cfg`'s architecture; returns the image's handler (its CMD's first word, Lambda's `_HANDLER`).
+async fn ensure_image(docker: &Docker, cfg: &FunctionConfig) -> Result<String, SandboxError> {
     let image = &cfg.image;
     let inspect = match docker.inspect_image(image).await {
         Ok(i) => i,
@@ -147,6 +158,8 @@ async fn ensure_image(docker: &Docker, cfg: &FunctionConfig) -> Result<(), Sandb
                 .map_err(|e| SandboxError::Image { image: image.clone(), message: docker_text(e) })?
         }
     };
+    let handler =
+        inspect.config.as_ref().and_then(|c| c.cmd.as_ref()).and_then(|c| c.first()).cloned().unwrap_or_default();
     let image_arch = inspect.architecture.unwrap_or_default();
     if !image_arch.is_empty() && image_arch != docker_arch(&cfg.architecture) {
         return Err(SandboxError::Architecture {
@@ -157,7 +170,7 @@ async fn ensure_image(docker: &Docker, cfg: &FunctionConfig) -> Result<(), Sandb
             function_arch: cfg.architecture.clone(),
         });
     }
-    Ok(())
+    Ok(handler)
 }
 
 /// Removes containers left by earlier runs that are no longer alive (a `kill -9`): only those
@@ -167,8 +180,13 @@ pub async fn remove_orphans(docker: &Docker) -> usize {
     let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
     let Ok(list) = docker.list_containers(Some(opts)).await else { return 0 };
     let mut removed = 0;
+    let here = boot_id();
     for c in list {
-        let pid = c.labels.as_ref().and_then(|l| l.get(LABEL)).cloned().unwrap_or_default();
+        let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).cloned().unwrap_or_default();
+        if label(HOST_LABEL) != here {
+            continue;
+        }
+        let pid = label(LABEL);
         let alive = pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if alive {
             continue;
@@ -186,7 +204,7 @@ pub async fn remove_orphans(docker: &Docker) -> usize {
 impl Sandbox {
     /// Starts a container for `config`; init runs in the background until the first invoke.
     pub async fn start(env: Arc<SandboxEnv>, config: Arc<FunctionConfig>) -> Result<Sandbox, SandboxError> {
-        ensure_image(&env.docker, &config).await?;
+        let handler = ensure_image(&env.docker, &config).await?;
         let stop = env.stop.child_token();
         let api = RuntimeApi::start(stop.clone()).await.map_err(|e| SandboxError::Listen(e.to_string()))?;
         let suffix = ids::short_hex();
@@ -212,6 +230,7 @@ impl Sandbox {
             ("AWS_EXECUTION_ENV", "AWS_Lambda_Image".into()),
             ("LAMBDA_TASK_ROOT", "/var/task".into()),
             ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
+            ("_HANDLER", handler),
             ("TZ", "UTC".into()),
         ];
         // The platform's variables win over the function's, as on Lambda (it reserves them).
@@ -232,6 +251,7 @@ impl Sandbox {
         };
         let labels: HashMap<String, String> = [
             (LABEL.to_string(), std::process::id().to_string()),
+            (HOST_LABEL.to_string(), boot_id()),
             ("mlops-local.function".to_string(), config.name.clone()),
             ("mlops-local.version".to_string(), config.version.clone()),
         ]
@@ -245,10 +265,16 @@ impl Sandbox {
         };
         let name = format!("mlops-local-{}-{}-{}", sanitize(&config.name), sanitize(&config.version), &suffix[..8]);
         let opts = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
-        let created =
-            env.docker.create_container(Some(opts), body).await.map_err(|e| SandboxError::Docker(docker_text(e)))?;
+        let created = match env.docker.create_container(Some(opts), body).await {
+            Ok(c) => c,
+            Err(e) => {
+                stop.cancel(); // the Runtime API listener goes with it
+                return Err(SandboxError::Docker(docker_text(e)));
+            }
+        };
         let container = created.id;
         if let Err(e) = env.docker.start_container(&container, None).await {
+            stop.cancel();
             let _ = env
                 .docker
                 .remove_container(&container, Some(RemoveContainerOptions { force: true, ..Default::default() }))
@@ -373,7 +399,7 @@ impl Sandbox {
                 let why = why.ok().and_then(|w| w.clone()).unwrap_or_default();
                 Err(Outcome::Crashed(format!("Runtime exited during init: {why}")))
             }
-            _ = tokio::time::sleep(INIT_TIMEOUT) => Err(Outcome::Crashed(format!("init did not finish within {} s", INIT_TIMEOUT.as_secs()))),
+            _ = tokio::time::sleep(INIT_TIMEOUT + Duration::from_secs(self.config.timeout_s.max(1) as u64)) => Err(Outcome::Timeout { secs: self.config.timeout_s }),
         }
     }
 
@@ -385,6 +411,24 @@ impl Sandbox {
         let opts = RemoveContainerOptions { force: true, ..Default::default() };
         if let Err(e) = self.env.docker.remove_container(&self.container, Some(opts)).await {
             tracing::warn!("could not remove container {}: {}", self.container, docker_text(e));
+        }
+    }
+}
+
+/// A sandbox dropped while alive (its invocation was abandoned: a stop, a mapping retired
+/// mid-batch) is removed in the background rather than left running.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.dead {
+            return;
+        }
+        self.stop.cancel();
+        let (docker, container) = (self.env.docker.clone(), self.container.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let opts = RemoveContainerOptions { force: true, ..Default::default() };
+                let _ = docker.remove_container(&container, Some(opts)).await;
+            });
         }
     }
 }

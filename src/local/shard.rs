@@ -54,6 +54,9 @@ pub struct ShardStats {
     /// Age of the last record of the last finished batch, ms (Lambda's IteratorAge).
     pub iterator_age_ms: AtomicI64,
     pub millis_behind_latest: AtomicI64,
+    /// Records read and not yet below the checkpoint (queued, in a batch, retrying, held by an
+    /// open tumbling window). Zero means the shard has nothing left to do.
+    pub pending: AtomicI64,
 }
 
 /// Records read but not yet finished, in sequence order; the prefix that is finished becomes the
@@ -94,8 +97,19 @@ pub struct ShardOutputs {
 }
 
 impl ShardOutputs {
+    fn read(&self, seq: Seq) {
+        let mut t = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        t.add(seq);
+        self.stats.pending.store(t.order.len() as i64, Ordering::Relaxed);
+    }
+
     fn finished(&self, records: &[Record]) {
-        let moved = self.tracker.lock().unwrap_or_else(|p| p.into_inner()).finish(records.iter().map(|r| &r.seq));
+        let moved = {
+            let mut t = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+            let moved = t.finish(records.iter().map(|r| &r.seq));
+            self.stats.pending.store(t.order.len() as i64, Ordering::Relaxed);
+            moved
+        };
         if let Some(last) = records.iter().map(|r| r.arrival).reduce(f64::max) {
             self.stats.iterator_age_ms.store(((now_secs() - last) * 1000.0).max(0.0) as i64, Ordering::Relaxed);
         }
@@ -134,10 +148,22 @@ impl Outputs for ShardOutputs {
                     last.function_arn = m.invoker.function_arn().to_string();
                 }
                 let doc = event::failure_record(records, condition, &last, &self.shard_id, &m.stream_arn, now_secs());
-                match m.destinations.send(arn, &doc.to_string()).await {
+                let text = doc.to_string();
+                let mut outcome = Ok(());
+                for attempt in 0..3u32 {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    }
+                    outcome = m.destinations.send(arn, &text).await;
+                    if outcome.is_ok() {
+                        break;
+                    }
+                }
+                match outcome {
                     Ok(()) => tracing::warn!("{}: {what} sent to {arn}", condition.as_str()),
                     Err(e) => tracing::error!(
-                        "{}: {what} could not be sent to the on-failure destination: {e}",
+                        "{}: {what} could not be sent to the on-failure destination after 3 attempts, so the \
+                         records are dropped (as AWS drops them when the destination fails): {e}",
                         condition.as_str()
                     ),
                 }
@@ -175,9 +201,17 @@ pub async fn run_shard(
     let mut senders = Vec::with_capacity(lanes);
     let mut tasks = Vec::with_capacity(lanes);
     for _ in 0..lanes {
-        let (tx, rx) = mpsc::channel::<Record>(mapping.settings.batch_size.max(100) * 2);
+        // Pages, not records: what one GetRecords returned for a lane arrives at once, so it can
+        // form one batch. A few pages of backlog per lane; the reader waits beyond that.
+        let (tx, rx) = mpsc::channel::<Vec<Record>>(4);
         senders.push(tx);
-        tasks.push(tokio::spawn(run_lane(mapping.clone(), shard_id.clone(), rx, outputs.clone(), stop.clone())));
+        let lane = LaneTask {
+            mapping: mapping.clone(),
+            shard_id: shard_id.clone(),
+            outputs: outputs.clone(),
+            stop: stop.clone(),
+        };
+        tasks.push(tokio::spawn(lane.run(rx)));
     }
     let start = match checkpoints.get(&mapping.uuid, &shard_id) {
         Some(seq) => Position::After(seq.0),
@@ -196,7 +230,7 @@ async fn read_shard(
     shard_id: &str,
     kinesis: &Kinesis,
     start: Position,
-    lanes: &[mpsc::Sender<Record>],
+    lanes: &[mpsc::Sender<Vec<Record>>],
     outputs: &ShardOutputs,
     activity: &AtomicI64,
     poll_interval: Duration,
@@ -213,6 +247,10 @@ async fn read_shard(
                 let position = last_read.clone().map(Position::After).unwrap_or_else(|| start.clone());
                 match kinesis.shard_iterator(arn, shard_id, &position).await {
                     Ok(it) => it,
+                    Err(e) if e.not_found => {
+                        println!("{shard_id} of {arn}: the stream or shard no longer exists; stopped reading it ({e})");
+                        return;
+                    }
                     Err(e) => {
                         failures += 1;
                         tracing::warn!("{shard_id}: {e}");
@@ -226,6 +264,10 @@ async fn read_shard(
         };
         let page = match kinesis.get_records(arn, &it, 10_000).await {
             Ok(p) => p,
+            Err(e) if e.not_found => {
+                println!("{shard_id} of {arn}: the stream or shard no longer exists; stopped reading it ({e})");
+                return;
+            }
             Err(e) => {
                 failures += 1;
                 if !e.expired {
@@ -239,6 +281,7 @@ async fn read_shard(
         };
         failures = 0;
         let got = page.records.len();
+        let mut per_lane: Vec<Vec<Record>> = vec![Vec::new(); lanes.len()];
         for r in page.records {
             let record = Record {
                 seq: Seq(r.sequence_number.clone()),
@@ -248,16 +291,18 @@ async fn read_shard(
             };
             last_read = Some(r.sequence_number);
             outputs.stats.read.fetch_add(1, Ordering::Relaxed);
-            outputs.tracker.lock().unwrap_or_else(|p| p.into_inner()).add(record.seq.clone());
+            outputs.read(record.seq.clone());
             if !mapping.filters.matches(&record.partition_key, record.seq.as_str(), record.arrival, &record.data) {
                 outputs.stats.filtered.fetch_add(1, Ordering::Relaxed);
                 outputs.finished(std::slice::from_ref(&record));
                 continue;
             }
-            let lane = lane_of(&record.partition_key, lanes.len());
+            per_lane[lane_of(&record.partition_key, lanes.len())].push(record);
+        }
+        for (lane, records) in per_lane.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                sent = lanes[lane].send(record) => if sent.is_err() { return },
+                sent = lanes[lane].send(records) => if sent.is_err() { return },
             }
         }
         if got > 0 {
@@ -269,7 +314,7 @@ async fn read_shard(
         match page.next_iterator {
             Some(next) => iterator = Some(next),
             None => {
-                tracing::info!("{shard_id} is closed and fully read");
+                println!("{shard_id} of {arn} is closed and fully read");
                 return;
             }
         }
@@ -308,110 +353,182 @@ pub fn window_of(arrival: f64, size: u32) -> (f64, f64) {
     (start, start + size)
 }
 
-async fn run_lane(
+/// How long after a window's end it is closed when no later record came: records that arrived
+/// just before the end are read by then (the reader polls at most every few hundred ms).
+const WINDOW_GRACE: Duration = Duration::from_secs(2);
+
+/// What a lane of a windowed mapping reports: records done in an open window are held back from
+/// the checkpoint until the window's final invocation succeeded, so a stop before it replays the
+/// window (its state lives only in memory) instead of losing it.
+struct WindowOutputs {
+    inner: Arc<ShardOutputs>,
+    held: Mutex<Vec<Record>>,
+}
+
+impl WindowOutputs {
+    fn release(&self) {
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+        if !held.is_empty() {
+            self.inner.done(&held);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Outputs for WindowOutputs {
+    fn done(&self, records: &[Record]) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(records);
+    }
+    fn attempted(&self, records: usize, ok: bool) {
+        self.inner.attempted(records, ok);
+    }
+    async fn failed_over(&self, records: &[Record], condition: FailureCondition, last: &LastInvoke) {
+        self.inner.failed_over(records, condition, last).await;
+    }
+}
+
+/// One lane: forms batches from the pages it is given and runs them, in order.
+struct LaneTask {
     mapping: Arc<MappingRun>,
     shard_id: String,
-    mut rx: mpsc::Receiver<Record>,
     outputs: Arc<ShardOutputs>,
     stop: CancellationToken,
-) {
-    let s = &mapping.settings;
-    let clock = now_secs;
-    let lane = Lane {
-        settings: s,
-        invoker: mapping.invoker.as_ref(),
-        source: Source {
-            stream_arn: &mapping.stream_arn,
-            shard_id: &shard_id,
-            region: &mapping.region,
-            role_arn: &mapping.role_arn,
-        },
-        outputs: outputs.as_ref(),
-        stop: &stop,
-        now: &clock,
-    };
-    let mut carry: Option<Record> = None;
-    let mut window: Option<Window> = None;
-    loop {
-        // The first record of the next batch (or the end of an open tumbling window).
-        let first = match carry.take() {
-            Some(r) => r,
-            None => {
-                let window_end = window.as_ref().map(|w| w.end);
-                let wait_end = async {
-                    match window_end {
-                        Some(end) => tokio::time::sleep(Duration::from_secs_f64((end - now_secs()).max(0.0))).await,
+}
+
+impl LaneTask {
+    async fn run(self, mut rx: mpsc::Receiver<Vec<Record>>) {
+        let s = &self.mapping.settings;
+        let windowed = s.tumbling_s > 0;
+        let window_outputs = WindowOutputs { inner: self.outputs.clone(), held: Mutex::new(Vec::new()) };
+        let clock = now_secs;
+        let lane = Lane {
+            settings: s,
+            invoker: self.mapping.invoker.as_ref(),
+            source: Source {
+                stream_arn: &self.mapping.stream_arn,
+                shard_id: &self.shard_id,
+                region: &self.mapping.region,
+                role_arn: &self.mapping.role_arn,
+            },
+            outputs: if windowed { &window_outputs } else { self.outputs.as_ref() },
+            stop: &self.stop,
+            now: &clock,
+        };
+        let stop = &self.stop;
+        let mut buf: VecDeque<Record> = VecDeque::new();
+        let mut window: Option<Window> = None;
+        loop {
+            while let Ok(page) = rx.try_recv() {
+                buf.extend(page);
+            }
+            if buf.is_empty() {
+                // Nothing queued: wait for a page, or for the open window to end.
+                let close_at = window.as_ref().map(|w| w.end + WINDOW_GRACE.as_secs_f64());
+                let until_close = async {
+                    match close_at {
+                        Some(at) => tokio::time::sleep(Duration::from_secs_f64((at - now_secs()).max(0.0))).await,
                         None => std::future::pending::<()>().await,
                     }
                 };
                 tokio::select! {
+                    biased;
                     _ = stop.cancelled() => return,
-                    r = rx.recv() => match r { Some(r) => r, None => return },
-                    _ = wait_end => {
+                    page = rx.recv() => match page {
+                        Some(p) => buf.extend(p),
+                        None => return,
+                    },
+                    _ = until_close => {
                         if let Some(mut w) = window.take() {
-                            if close_window(&lane, &mut w).await.is_err() { return }
+                            if close_window(&lane, &mut w).await.is_err() {
+                                return;
+                            }
+                            window_outputs.release();
                         }
-                        continue;
                     }
                 }
+                continue;
             }
-        };
-        if s.tumbling_s > 0 {
-            let (start, end) = window_of(first.arrival, s.tumbling_s);
-            if window.as_ref().is_some_and(|w| w.start != start) {
-                if let Some(mut w) = window.take() {
+            if windowed {
+                let (start, end) = buf.front().map(|r| window_of(r.arrival, s.tumbling_s)).unwrap_or_default();
+                if let Some(mut w) = window.take_if(|w| w.start != start) {
                     if close_window(&lane, &mut w).await.is_err() {
                         return;
                     }
+                    window_outputs.release();
+                }
+                if window.is_none() {
+                    window = Some(Window {
+                        start,
+                        end,
+                        state: Default::default(),
+                        is_final: false,
+                        terminated_early: false,
+                    });
                 }
             }
-            if window.is_none() {
-                window =
-                    Some(Window { start, end, state: Default::default(), is_final: false, terminated_early: false });
-            }
-        }
-        let mut bytes = first.data.len() + 512;
-        let mut batch = vec![first];
-        let deadline = Instant::now() + s.batching_window;
-        while batch.len() < s.batch_size {
-            let next = if s.batching_window.is_zero() {
-                rx.try_recv().ok()
-            } else {
+            let window_start = window.as_ref().map(|w| w.start);
+            let mut bytes = 0usize;
+            let mut batch = Vec::new();
+            let deadline = Instant::now() + s.batching_window;
+            loop {
+                while batch.len() < s.batch_size {
+                    let Some(r) = buf.front() else { break };
+                    // base64 grows data by 4/3; the JSON around each record is under 512 bytes.
+                    let size = r.data.len() * 4 / 3 + 512;
+                    let other_window = window_start.is_some_and(|w| window_of(r.arrival, s.tumbling_s).0 != w);
+                    if other_window || (!batch.is_empty() && bytes + size > MAX_PAYLOAD) {
+                        break;
+                    }
+                    bytes += size;
+                    batch.extend(buf.pop_front());
+                }
+                let full = batch.len() >= s.batch_size || !buf.is_empty();
+                if full || s.batching_window.is_zero() {
+                    break;
+                }
+                // A batching window: wait for more records until it ends.
                 tokio::select! {
+                    biased;
                     _ = stop.cancelled() => return,
-                    r = rx.recv() => r,
-                    _ = tokio::time::sleep_until(deadline) => None,
+                    page = rx.recv() => match page {
+                        Some(p) => buf.extend(p),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
                 }
-            };
-            let Some(r) = next else { break };
-            let other_window = window.as_ref().is_some_and(|w| window_of(r.arrival, s.tumbling_s).0 != w.start);
-            // base64 grows data by 4/3; the JSON around each record is ~400 bytes.
-            let size = r.data.len() * 4 / 3 + 512;
-            if other_window || bytes + size > MAX_PAYLOAD {
-                carry = Some(r);
-                break;
             }
-            bytes += size;
-            batch.push(r);
-        }
-        if lane.run_batch(batch, window.as_mut()).await == Err(Stopped) {
-            return;
+            if lane.run_batch(batch, window.as_mut()).await == Err(Stopped) {
+                return;
+            }
         }
     }
 }
 
 /// The final invocation of a tumbling window: no records, the aggregated state,
-/// `isFinalInvokeForWindow: true`. Retried like a batch; given up on after the retry bound (or 3
-/// attempts when the mapping retries without bound).
+/// `isFinalInvokeForWindow: true`. A failed one is retried with the batch backoff, up to the
+/// retry bound (3 attempts when the mapping retries without bound); a function that cannot run at
+/// all is waited for, as for batches.
 async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
     w.is_final = true;
-    let bound = if lane.settings.max_retries >= 0 { lane.settings.max_retries as u32 + 1 } else { 3 };
-    for attempt in 1..=bound {
-        if lane.stop.is_cancelled() {
-            return Err(Stopped);
-        }
+    let s = lane.settings;
+    let bound = if s.max_retries >= 0 { s.max_retries as u32 + 1 } else { 3 };
+    let mut attempt = 0;
+    let mut stalls = 0u32;
+    while attempt < bound {
         let payload = bytes::Bytes::from(event::kinesis_event(&[], &lane.source, Some(w)));
-        let inv = lane.invoker.invoke(payload).await;
+        let inv = tokio::select! {
+            _ = lane.stop.cancelled() => return Err(Stopped),
+            i = lane.invoker.invoke(payload) => i,
+        };
+        if let super::sandbox::Outcome::Unavailable(why) = &inv.outcome {
+            stalls += 1;
+            if stalls == 1 {
+                tracing::warn!("cannot run the function for the final invocation of a window ({why}); waiting");
+            }
+            pause(lane.stop, Duration::from_secs(u64::from(stalls.min(5)))).await?;
+            continue;
+        }
+        attempt += 1;
         let ok = matches!(&inv.outcome, super::sandbox::Outcome::Response(b) if event::window_state(b).is_some());
         lane.outputs.attempted(0, ok);
         if ok {
@@ -421,8 +538,17 @@ async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
             "final invocation of the window ending {} failed (attempt {attempt}/{bound})",
             event::iso_ms(w.end)
         );
+        pause(lane.stop, s.retry_backoff.saturating_mul(1 << attempt.min(5)).min(Duration::from_secs(2))).await?;
     }
     Ok(())
+}
+
+async fn pause(stop: &CancellationToken, d: Duration) -> Result<(), Stopped> {
+    if sleep_or_stop(stop, d).await {
+        Err(Stopped)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

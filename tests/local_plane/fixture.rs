@@ -102,6 +102,51 @@ impl Aws {
         seqs
     }
 
+    /// Records in one PutRecords call; returns their sequence numbers.
+    pub async fn put_batch(&self, stream: &str, records: &[(String, String)]) -> Vec<String> {
+        let entries = records
+            .iter()
+            .map(|(key, data)| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .partition_key(key)
+                    .data(aws_sdk_kinesis::primitives::Blob::new(data.as_bytes()))
+                    .build()
+                    .expect("entry")
+            })
+            .collect::<Vec<_>>();
+        let out = self
+            .kinesis
+            .put_records()
+            .stream_name(stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .expect("put records");
+        out.records().iter().map(|r| r.sequence_number().unwrap_or_default().to_string()).collect()
+    }
+
+    /// (shard id, last sequence number) of every shard of `stream` that has records.
+    pub async fn last_sequence_numbers(&self, stream: &str) -> Vec<(String, String)> {
+        let shards = self.kinesis.list_shards().stream_name(stream).send().await.expect("list shards");
+        let mut out = Vec::new();
+        for shard in shards.shards() {
+            let it = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("iterator");
+            let page = self.kinesis.get_records().set_shard_iterator(it.shard_iterator).send().await.expect("records");
+            if let Some(last) = page.records().last() {
+                out.push((shard.shard_id().to_string(), last.sequence_number().to_string()));
+            }
+        }
+        out
+    }
+
     /// Every record of every shard of `stream`, as parsed JSON, per shard in order.
     pub async fn read_all(&self, stream: &str) -> Vec<serde_json::Value> {
         let shards = self.kinesis.list_shards().stream_name(stream).send().await.expect("list shards");

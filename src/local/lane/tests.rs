@@ -152,6 +152,31 @@ async fn partial_failures_resume_at_the_lowest_failed_record() {
 }
 
 #[tokio::test]
+async fn with_bisect_a_partial_failure_is_retried_from_the_failed_record_then_bisected_when_stuck() {
+    let s = Settings { report_failures: true, bisect: true, max_retries: 1, ..settings() };
+    // Record 4 always fails; everything else succeeds.
+    let f = scripted(|seqs| {
+        if seqs.iter().any(|x| x == "4") {
+            Outcome::Response(Bytes::from_static(br#"{"batchItemFailures":[{"itemIdentifier":"4"}]}"#))
+        } else {
+            Outcome::Response(Bytes::new())
+        }
+    });
+    let (out, _) = run(&s, &f, records(8, 0.0), 0.0).await;
+    let calls = f.calls.lock().expect("lock").clone();
+    let shape: Vec<(String, usize)> = calls.iter().map(|c| (c[0].clone(), c.len())).collect();
+    // [1..8] → 1-3 done, retry [4..8] whole; no progress → bisect: [4,5] (→ [4] alone, retried
+    // once, failed over; [5] ok), then [6,7,8].
+    let want: Vec<(String, usize)> = [("1", 8), ("4", 5), ("4", 2), ("4", 1), ("4", 1), ("5", 1), ("6", 3)]
+        .iter()
+        .map(|(a, b)| (a.to_string(), *b))
+        .collect();
+    assert_eq!(shape, want);
+    let failed = out.failed.lock().expect("lock").clone();
+    assert_eq!(failed, vec![(vec!["4".to_string()], FailureCondition::RetryAttemptsExhausted, 2)]);
+}
+
+#[tokio::test]
 async fn an_invalid_partial_answer_fails_the_whole_batch() {
     let s = Settings { report_failures: true, max_retries: 0, ..settings() };
     let f = scripted(|_| Outcome::Response(Bytes::from_static(br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#)));

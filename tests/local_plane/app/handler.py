@@ -5,7 +5,7 @@ Each record's data is JSON. The whole batch is checked first, so a failing batch
   {"sleep": SECONDS}   sleep that long (past the function's timeout in the timeout test)
   {"fail_once": true}  report this record in batchItemFailures the first time this container sees it
 Every other record is written to the stream OUT_STREAM (same partition key) as
-{"seq", "key", "n", "version", "tag", "batch_first", "batch_size"}.
+{"seq", "key", "n", "version", "tag", "batch_first", "batch_size", "shard"}.
 
 A tumbling-window event instead adds up its records' count and "n" in the window state, and the
 final invocation of each window writes {"window_start", "count", "sum"} to OUT_STREAM.
@@ -51,6 +51,7 @@ def handler(event, context):
             "tag": os.environ.get("TAG"),
             "batch_first": first,
             "batch_size": len(records),
+            "shard": r["eventID"].split(":")[0],
         }
         _kinesis.put_record(StreamName=os.environ["OUT_STREAM"], PartitionKey=r["kinesis"]["partitionKey"],
                             Data=json.dumps(out).encode())
