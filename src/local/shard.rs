@@ -366,10 +366,16 @@ struct WindowOutputs {
 }
 
 impl WindowOutputs {
-    fn release(&self) {
+    /// After the window's final invocation: its records are done when it succeeded; when it kept
+    /// failing they fail over (the aggregate is lost, so the destination hears of them).
+    async fn settle(&self, closed: Result<(), LastInvoke>) {
         let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
-        if !held.is_empty() {
-            self.inner.done(&held);
+        if held.is_empty() {
+            return;
+        }
+        match closed {
+            Ok(()) => self.inner.done(&held),
+            Err(last) => self.inner.failed_over(&held, FailureCondition::RetryAttemptsExhausted, &last).await,
         }
     }
 }
@@ -439,10 +445,10 @@ impl LaneTask {
                     },
                     _ = until_close => {
                         if let Some(mut w) = window.take() {
-                            if close_window(&lane, &mut w).await.is_err() {
-                                return;
+                            match close_window(&lane, &mut w).await {
+                                Err(Stopped) => return,
+                                Ok(closed) => window_outputs.settle(closed).await,
                             }
-                            window_outputs.release();
                         }
                     }
                 }
@@ -451,10 +457,10 @@ impl LaneTask {
             if windowed {
                 let (start, end) = buf.front().map(|r| window_of(r.arrival, s.tumbling_s)).unwrap_or_default();
                 if let Some(mut w) = window.take_if(|w| w.start != start) {
-                    if close_window(&lane, &mut w).await.is_err() {
-                        return;
+                    match close_window(&lane, &mut w).await {
+                        Err(Stopped) => return,
+                        Ok(closed) => window_outputs.settle(closed).await,
                     }
-                    window_outputs.release();
                 }
                 if window.is_none() {
                     window = Some(Window {
@@ -507,13 +513,15 @@ impl LaneTask {
 /// The final invocation of a tumbling window: no records, the aggregated state,
 /// `isFinalInvokeForWindow: true`. A failed one is retried with the batch backoff, up to the
 /// retry bound (3 attempts when the mapping retries without bound); a function that cannot run at
-/// all is waited for, as for batches.
-async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
+/// all is waited for, as for batches. `Ok(Err(last))`: it kept failing; `last` describes the last
+/// attempt for the on-failure destination.
+async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<Result<(), LastInvoke>, Stopped> {
     w.is_final = true;
     let s = lane.settings;
     let bound = if s.max_retries >= 0 { s.max_retries as u32 + 1 } else { 3 };
     let mut attempt = 0;
     let mut stalls = 0u32;
+    let mut last = LastInvoke::default();
     while attempt < bound {
         let payload = bytes::Bytes::from(event::kinesis_event(&[], &lane.source, Some(w)));
         let inv = tokio::select! {
@@ -532,15 +540,22 @@ async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<(), Stopped> {
         let ok = matches!(&inv.outcome, super::sandbox::Outcome::Response(b) if event::window_state(b).is_some());
         lane.outputs.attempted(0, ok);
         if ok {
-            return Ok(());
+            return Ok(Ok(()));
         }
+        last = LastInvoke {
+            request_id: inv.request_id.clone(),
+            function_arn: lane.invoker.function_arn().to_string(),
+            executed_version: inv.version.clone(),
+            function_error: inv.outcome.function_error().map(str::to_string),
+            invoke_count: attempt,
+        };
         tracing::warn!(
             "final invocation of the window ending {} failed (attempt {attempt}/{bound})",
             event::iso_ms(w.end)
         );
         pause(lane.stop, s.retry_backoff.saturating_mul(1 << attempt.min(5)).min(Duration::from_secs(2))).await?;
     }
-    Ok(())
+    Ok(Err(last))
 }
 
 async fn pause(stop: &CancellationToken, d: Duration) -> Result<(), Stopped> {
