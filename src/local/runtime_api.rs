@@ -228,3 +228,115 @@ async fn read_error(req: Request<Incoming>) -> (String, Bytes) {
         .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string));
     (from_body.or(header).unwrap_or_else(|| "Unhandled".into()), body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+    async fn call(
+        client: &HttpClient,
+        api: &RuntimeApi,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        header: Option<(&str, &str)>,
+    ) -> (StatusCode, http::HeaderMap, Bytes) {
+        let mut req = Request::builder().method(method).uri(format!("http://{}{PREFIX}{path}", api.addr));
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
+        let resp = client.request(req.body(Full::new(Bytes::from(body))).expect("request")).await.expect("answer");
+        let (parts, body) = resp.into_parts();
+        (parts.status, parts.headers, body.collect().await.expect("body").to_bytes())
+    }
+
+    fn pending(id: &str, payload: &'static [u8]) -> (Pending, oneshot::Receiver<Reply>) {
+        let (tx, rx) = oneshot::channel();
+        let p = Pending {
+            request_id: id.into(),
+            payload: Bytes::from_static(payload),
+            deadline_ms: 1_764_000_000_123,
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f:live".into(),
+            trace_id: "Root=1-5e1b4151-5ac6c58f5b5dbd6a6e1e2f8a;Parent=1;Sampled=0".into(),
+            reply: tx,
+        };
+        (p, rx)
+    }
+
+    #[tokio::test]
+    async fn serves_the_runtime_api_contract() {
+        let stop = CancellationToken::new();
+        let api = RuntimeApi::start(stop.clone()).await.expect("listen");
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let init = api.initialised();
+        assert!(!*init.borrow());
+
+        // next: the event with Lambda's headers and a JSON content type (awslambdaric needs it).
+        let (p, rx) = pending("req-1", br#"{"Records":[]}"#);
+        assert!(api.submit(p).await.is_ok());
+        let (status, headers, body) = call(&client, &api, Method::GET, "/invocation/next", vec![], None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body[..], br#"{"Records":[]}"#);
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["lambda-runtime-aws-request-id"], "req-1");
+        assert_eq!(headers["lambda-runtime-deadline-ms"], "1764000000123");
+        assert_eq!(
+            headers["lambda-runtime-invoked-function-arn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:f:live"
+        );
+        assert!(headers["lambda-runtime-trace-id"].to_str().expect("ascii").starts_with("Root=1-"));
+        assert!(*api.initialised().borrow(), "the first next ends init");
+
+        // response: 202 and delivered; a second answer or an unknown ID: 400 InvalidRequestID.
+        let (status, _, body) =
+            call(&client, &api, Method::POST, "/invocation/req-1/response", b"{\"ok\":1}".to_vec(), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(&body[..], br#"{"status":"OK"}"#);
+        assert_eq!(rx.await.expect("reply"), Reply::Response(Bytes::from_static(b"{\"ok\":1}")));
+        for path in ["/invocation/req-1/response", "/invocation/nope/response", "/invocation/nope/error"] {
+            let (status, _, body) = call(&client, &api, Method::POST, path, b"{}".to_vec(), None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+            assert!(String::from_utf8_lossy(&body).contains("InvalidRequestID"), "{path}");
+        }
+
+        // error: the type from the body wins, else the header.
+        let (p, rx) = pending("req-2", b"{}");
+        assert!(api.submit(p).await.is_ok());
+        call(&client, &api, Method::GET, "/invocation/next", vec![], None).await;
+        let doc = br#"{"errorMessage":"boom","errorType":"ValueError","stackTrace":[]}"#.to_vec();
+        let header = Some(("lambda-runtime-function-error-type", "Unhandled"));
+        let (status, _, _) = call(&client, &api, Method::POST, "/invocation/req-2/error", doc.clone(), header).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(rx.await.expect("reply"), Reply::Error { error_type: "ValueError".into(), body: Bytes::from(doc) });
+
+        // A response past 6 MiB + 100 bytes: 413 to the runtime, a function error to the caller.
+        let (p, rx) = pending("req-3", b"{}");
+        assert!(api.submit(p).await.is_ok());
+        call(&client, &api, Method::GET, "/invocation/next", vec![], None).await;
+        let big = vec![b'x'; MAX_RESPONSE_BYTES + 1];
+        let (status, _, _) = call(&client, &api, Method::POST, "/invocation/req-3/response", big, None).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        match rx.await.expect("reply") {
+            Reply::Error { error_type, .. } => assert_eq!(error_type, "Function.ResponseSizeTooLarge"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+
+        // init/error: 202 and reported to whoever waits for init.
+        let init_error = api.init_error();
+        let doc = br#"{"errorMessage":"no module","errorType":"Runtime.ImportModuleError"}"#.to_vec();
+        let (status, _, _) = call(&client, &api, Method::POST, "/init/error", doc, None).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(
+            matches!(&*init_error.borrow(), Some(Reply::Error { error_type, .. }) if error_type == "Runtime.ImportModuleError")
+        );
+
+        let (status, _, _) = call(&client, &api, Method::GET, "/unknown", vec![], None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        stop.cancel();
+    }
+}
