@@ -125,27 +125,7 @@ const APP_DOCKERFILE: &str = "FROM scratch\nCOPY . /var/task/\nCMD [\"handler.ha
 
 fn module_root(env: &TestEnv, inputs: &Inputs) -> String {
     format!(
-        r#"terraform {{
-  required_providers {{
-    mlops = {{ source = "mlops/mlops" }}
-  }}
-}}
-
-provider "mlops" {{
-  region            = "us-east-1"
-  access_key        = "testing"
-  secret_key        = "testing"
-  ecr_registry_host = "{registry}"
-  endpoints {{
-    sts     = "{m}"
-    ecr     = "{m}"
-    lambda  = "{m}"
-    iam     = "{m}"
-    logs    = "{m}"
-    kinesis = "{m}"
-  }}
-}}
-
+        r#"{provider}
 variable "model_run_id" {{
   type = string
 }}
@@ -187,8 +167,7 @@ output "previous_version" {{ value = module.predict.previous_version }}
 output "role_arn" {{ value = module.predict.role_arn }}
 output "log_group_name" {{ value = module.predict.log_group_name }}
 "#,
-        registry = env.registry,
-        m = env.moto,
+        provider = common::provider_block_with_registry(env),
         name = inputs.name,
         source = inputs.source,
         output = inputs.output,

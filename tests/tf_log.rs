@@ -6,36 +6,22 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{env, Workdir};
+use common::{env, TestEnv, Workdir};
 
 const NEEDS: &[&str] = &["MLOPS_TF_BIN", "MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY"];
 
 /// How Terraform names the plugin's logger in its own log lines.
 const PLUGIN_LOGGER: &str = "provider.terraform-provider-mlops";
 
-fn main_tf(moto: &str, registry: &str, repo: &str) -> String {
+fn main_tf(env: &TestEnv, repo: &str) -> String {
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    mlops = {{ source = "mlops/mlops" }}
-  }}
-}}
-provider "mlops" {{
-  region            = "us-east-1"
-  access_key        = "testing"
-  secret_key        = "testing"
-  ecr_registry_host = "{registry}"
-  endpoints {{
-    sts = "{moto}"
-    ecr = "{moto}"
-  }}
-}}
+        r#"{}
 resource "mlops_ecr_image" "model" {{
   repository_name = "{repo}"
   context         = "${{path.module}}/app"
 }}
-"#
+"#,
+        common::provider_block_with_registry(env)
     )
 }
 
@@ -49,7 +35,7 @@ fn build_and_push_progress_is_logged_at_info_under_tf_log() {
     let Some(env) = env(NEEDS) else { return };
     let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) % 1_000_000_000;
     let repo = format!("tflog-{}-{n}", std::process::id());
-    let w = Workdir::new(&env, &main_tf(&env.moto, &env.registry, &repo));
+    let w = Workdir::new(&env, &main_tf(&env, &repo));
     w.write("app/Dockerfile", "FROM scratch\nCOPY . /app/\n");
     w.write("app/model.bin", "weights");
 

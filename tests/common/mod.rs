@@ -165,6 +165,17 @@ impl Workdir {
 
 /// A provider block pointing every AWS service at moto, as tests use it.
 pub fn provider_block(env: &TestEnv) -> String {
+    provider_block_for(env, None)
+}
+
+/// [`provider_block`] whose images go to the local registry (`ecr_registry_host`): moto's ECR
+/// keeps only the repository.
+pub fn provider_block_with_registry(env: &TestEnv) -> String {
+    provider_block_for(env, Some(&env.registry))
+}
+
+fn provider_block_for(env: &TestEnv, registry: Option<&str>) -> String {
+    let registry = registry.map(|r| format!("  ecr_registry_host = \"{r}\"\n")).unwrap_or_default();
     format!(
         r#"
 terraform {{
@@ -177,13 +188,15 @@ provider "mlops" {{
   region     = "us-east-1"
   access_key = "testing"
   secret_key = "testing"
-  endpoints {{
-    sts     = "{m}"
-    ecr     = "{m}"
-    lambda  = "{m}"
-    kinesis = "{m}"
-    iam     = "{m}"
-    s3      = "{m}"
+{registry}  endpoints {{
+    sts        = "{m}"
+    ecr        = "{m}"
+    lambda     = "{m}"
+    kinesis    = "{m}"
+    iam        = "{m}"
+    s3         = "{m}"
+    logs       = "{m}"
+    cloudwatch = "{m}"
   }}
 }}
 "#,
