@@ -1,7 +1,10 @@
 //! On-failure destinations of event source mappings: an SQS queue or an SNS topic, named by ARN.
 //! Used by `mlops-local` to deliver the invocation record of a batch that failed over.
 
-use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+
+use super::retry::{code_suffix, sdk_failure};
 
 /// Where failed-over batches go.
 #[derive(Debug, Clone)]
@@ -73,9 +76,11 @@ impl Destinations {
     }
 }
 
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &E) -> String {
-    match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        _ => super::error_chain(e),
-    }
+/// AWS's message and error code, as the other clients report them.
+fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let f = sdk_failure(e);
+    format!("{}{}", f.message, code_suffix(&f.code))
 }

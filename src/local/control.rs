@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -256,7 +255,7 @@ pub async fn run(opts: Options, stop: CancellationToken) -> Result<Summary, Loca
     plane_stop.cancel();
     let summary = plane.stop_all().await;
     plane.router.shutdown().await;
-    remove_ours(&docker).await;
+    sandbox::remove_ours(&docker).await;
     drop(plane);
     drop(env);
     shipper.close().await;
@@ -580,20 +579,6 @@ fn add(sum: &mut Summary, s: &ShardStats) {
     sum.failed_over += s.failed_over.load(Ordering::Relaxed);
     sum.filtered += s.filtered.load(Ordering::Relaxed);
     sum.invocations += s.invocations.load(Ordering::Relaxed);
-}
-
-/// Removes every container this process started (also those whose invocation was cut short).
-async fn remove_ours(docker: &bollard::Docker) {
-    let label = format!("{}={}", sandbox::LABEL, std::process::id());
-    let filters: HashMap<String, Vec<String>> = [("label".to_string(), vec![label])].into();
-    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-    let Ok(list) = docker.list_containers(Some(opts)).await else { return };
-    for c in list {
-        if let Some(id) = c.id {
-            let _ =
-                docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -35,7 +34,7 @@ pub fn request_id() -> String {
 
 /// `Root=1-<epoch hex>-<96 bits>;Parent=<64 bits>;Sampled=0`.
 pub fn trace_id() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let secs = super::shard::now_secs() as u64;
     format!("Root=1-{secs:08x}-{:08x}{:016x};Parent={:016x};Sampled=0", random_u64() as u32, random_u64(), random_u64())
 }
 

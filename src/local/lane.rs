@@ -98,7 +98,8 @@ fn failed_last(inv_arn: &str, request_id: &str, version: &str, error: Option<&st
     }
 }
 
-async fn pause(stop: &CancellationToken, d: Duration) -> Result<(), Stopped> {
+/// Sleeps for `d`, or until the run is stopped.
+pub(super) async fn pause(stop: &CancellationToken, d: Duration) -> Result<(), Stopped> {
     tokio::select! {
         _ = stop.cancelled() => Err(Stopped),
         _ = tokio::time::sleep(d) => Ok(()),

@@ -175,7 +175,7 @@ impl Router {
             Err(e) => return unavailable(version, e),
         };
         let key = (target.function.clone(), version.clone());
-        let warm = {
+        let (warm, stale) = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let list = idle.entry(key.clone()).or_default();
             // Dead ones go; warm ones of an older `$LATEST` configuration are stopped below.
@@ -184,7 +184,6 @@ impl Router {
             *list = fresh;
             (list.pop(), stale)
         };
-        let (warm, stale) = warm;
         for mut s in stale {
             s.kill().await;
         }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -173,15 +173,31 @@ async fn ensure_image(docker: &Docker, cfg: &FunctionConfig) -> Result<String, S
     Ok(handler)
 }
 
+/// Removes a container, killing it first if it runs.
+async fn force_remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    docker.remove_container(id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await
+}
+
+/// The containers (running or not) carrying `label` (`key` or `key=value`).
+async fn labelled(docker: &Docker, label: String) -> Vec<bollard::models::ContainerSummary> {
+    let filters: HashMap<String, Vec<String>> = [("label".to_string(), vec![label])].into();
+    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    docker.list_containers(Some(opts)).await.unwrap_or_default()
+}
+
+/// Removes every container this process started (also those whose invocation was cut short).
+pub async fn remove_ours(docker: &Docker) {
+    for id in labelled(docker, format!("{LABEL}={}", std::process::id())).await.into_iter().filter_map(|c| c.id) {
+        let _ = force_remove(docker, &id).await;
+    }
+}
+
 /// Removes containers left by earlier runs that are no longer alive (a `kill -9`): only those
 /// carrying [`LABEL`] with the process ID of a process that no longer exists.
 pub async fn remove_orphans(docker: &Docker) -> usize {
-    let filters: HashMap<String, Vec<String>> = [("label".to_string(), vec![LABEL.to_string()])].into();
-    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-    let Ok(list) = docker.list_containers(Some(opts)).await else { return 0 };
     let mut removed = 0;
     let here = boot_id();
-    for c in list {
+    for c in labelled(docker, LABEL.to_string()).await {
         let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).cloned().unwrap_or_default();
         if label(HOST_LABEL) != here {
             continue;
@@ -192,8 +208,7 @@ pub async fn remove_orphans(docker: &Docker) -> usize {
             continue;
         }
         if let Some(id) = c.id {
-            let opts = RemoveContainerOptions { force: true, ..Default::default() };
-            if docker.remove_container(&id, Some(opts)).await.is_ok() {
+            if force_remove(docker, &id).await.is_ok() {
                 removed += 1;
             }
         }
@@ -208,8 +223,7 @@ impl Sandbox {
         let stop = env.stop.child_token();
         let api = RuntimeApi::start(stop.clone()).await.map_err(|e| SandboxError::Listen(e.to_string()))?;
         let suffix = ids::short_hex();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-        let day = super::event::iso_ms(now)[..10].replace('-', "/");
+        let day = super::event::iso_ms(super::shard::now_secs())[..10].replace('-', "/");
         let log_stream = format!("{day}/[{}]{suffix}", config.version);
         let prefix = format!("[{}:{}]", config.name, config.version);
         let mut vars: BTreeMap<String, String> = config.environment.clone();
@@ -275,10 +289,7 @@ impl Sandbox {
         let container = created.id;
         if let Err(e) = env.docker.start_container(&container, None).await {
             stop.cancel();
-            let _ = env
-                .docker
-                .remove_container(&container, Some(RemoveContainerOptions { force: true, ..Default::default() }))
-                .await;
+            let _ = force_remove(&env.docker, &container).await;
             return Err(SandboxError::Docker(docker_text(e)));
         }
         tracing::debug!("sandbox {name} started for {}:{}", config.name, config.version);
@@ -407,9 +418,7 @@ impl Sandbox {
     pub async fn kill(&mut self) {
         self.dead = true;
         self.stop.cancel();
-        let _ = self.env.docker.kill_container(&self.container, None::<KillContainerOptions>).await;
-        let opts = RemoveContainerOptions { force: true, ..Default::default() };
-        if let Err(e) = self.env.docker.remove_container(&self.container, Some(opts)).await {
+        if let Err(e) = force_remove(&self.env.docker, &self.container).await {
             tracing::warn!("could not remove container {}: {}", self.container, docker_text(e));
         }
     }
@@ -426,8 +435,7 @@ impl Drop for Sandbox {
         let (docker, container) = (self.env.docker.clone(), self.container.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let opts = RemoveContainerOptions { force: true, ..Default::default() };
-                let _ = docker.remove_container(&container, Some(opts)).await;
+                let _ = force_remove(&docker, &container).await;
             });
         }
     }

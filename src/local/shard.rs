@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::Checkpoints;
 use super::event::{self, FailureCondition, LastInvoke, Record, Source, Window};
 use super::filter::Filters;
-use super::lane::{Lane, Outputs, Settings, Stopped, MAX_PAYLOAD};
+use super::lane::{pause, Lane, Outputs, Settings, Stopped, MAX_PAYLOAD};
 use super::router::Invoke;
 use super::seq::Seq;
 use crate::clients::destination::Destinations;
@@ -241,28 +241,18 @@ async fn read_shard(
     let mut iterator: Option<String> = None;
     let mut failures = 0u32;
     while !stop.is_cancelled() {
-        let it = match iterator.take() {
-            Some(it) => it,
-            None => {
-                let position = last_read.clone().map(Position::After).unwrap_or_else(|| start.clone());
-                match kinesis.shard_iterator(arn, shard_id, &position).await {
-                    Ok(it) => it,
-                    Err(e) if e.not_found => {
-                        println!("{shard_id} of {arn}: the stream or shard no longer exists; stopped reading it ({e})");
-                        return;
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        tracing::warn!("{shard_id}: {e}");
-                        if sleep_or_stop(stop, backoff(failures)).await {
-                            return;
-                        }
-                        continue;
-                    }
+        // A fresh iterator (after the last record read) when there is none or the last call failed.
+        let fetched = async {
+            let it = match iterator.take() {
+                Some(it) => it,
+                None => {
+                    let position = last_read.clone().map(Position::After).unwrap_or_else(|| start.clone());
+                    kinesis.shard_iterator(arn, shard_id, &position).await?
                 }
-            }
+            };
+            kinesis.get_records(arn, &it, 10_000).await
         };
-        let page = match kinesis.get_records(arn, &it, 10_000).await {
+        let page = match fetched.await {
             Ok(p) => p,
             Err(e) if e.not_found => {
                 println!("{shard_id} of {arn}: the stream or shard no longer exists; stopped reading it ({e})");
@@ -273,7 +263,7 @@ async fn read_shard(
                 if !e.expired {
                     tracing::warn!("{shard_id}: {e}");
                 }
-                if sleep_or_stop(stop, backoff(failures)).await {
+                if pause(stop, backoff(failures)).await.is_err() {
                     return;
                 }
                 continue;
@@ -318,7 +308,7 @@ async fn read_shard(
                 return;
             }
         }
-        if got == 0 && sleep_or_stop(stop, poll_interval).await {
+        if got == 0 && pause(stop, poll_interval).await.is_err() {
             return;
         }
     }
@@ -326,14 +316,6 @@ async fn read_shard(
 
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << failures.min(5))).min(Duration::from_secs(5))
-}
-
-/// Sleeps; true when stopped meanwhile.
-async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
-    }
 }
 
 /// The lane of a partition key: the same key always lands in the same lane.
@@ -556,14 +538,6 @@ async fn close_window(lane: &Lane<'_>, w: &mut Window) -> Result<Result<(), Last
         pause(lane.stop, s.retry_backoff.saturating_mul(1 << attempt.min(5)).min(Duration::from_secs(2))).await?;
     }
     Ok(Err(last))
-}
-
-async fn pause(stop: &CancellationToken, d: Duration) -> Result<(), Stopped> {
-    if sleep_or_stop(stop, d).await {
-        Err(Stopped)
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
