@@ -18,6 +18,8 @@
 //! Needs `scripts/testenv.sh up` (moto, the registry, dockerd) and the base image
 //! (`scripts/base-image.sh`); without them the bench says so and measures nothing.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "local_plane/e2e.rs"]
 mod e2e;
 #[path = "local_plane/setup.rs"]

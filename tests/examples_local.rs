@@ -267,27 +267,13 @@ fn the_lambda_module_deploys_a_new_model_as_a_new_version_and_destroys_only_its_
     rt.block_on(aws.iam.delete_role().role_name(&bystander).send()).expect("clean up the other role");
 }
 
-/// The base image examples/local builds on (scripts/base-image.sh: cached; the first build on a
-/// machine takes about two minutes).
-fn base_image() -> String {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/base-image.sh"))
-        .arg("--print-name")
-        .output()
-        .expect("run scripts/base-image.sh");
-    assert!(out.status.success(), "scripts/base-image.sh:\n{}", String::from_utf8_lossy(&out.stderr));
-    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!name.is_empty(), "scripts/base-image.sh printed no image name");
-    name
-}
-
 #[test]
 fn examples_local_applies_with_its_tfvars_and_destroys_cleanly() {
     let Some(env) = env(NEEDS) else { return };
     let rt = rt();
     let aws = rt.block_on(Aws::new(&env.moto));
     let inputs = Inputs::new("lex");
-    let base = base_image();
+    let base = common::base_image();
     let dir = tempfile::tempdir().expect("tempdir");
     let w = Workdir::with_cli_config(&env, "", &mirror::cli_config(dir.path(), &[]));
     std::fs::remove_file(w.path().join("main.tf")).expect("no root config at the top");

@@ -10,8 +10,22 @@ mod fixture;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::moto::Aws;
 use fixture::*;
 use serde_json::json;
+
+/// The environment, a runtime and clients on moto; `None` (after a loud message) when the
+/// environment, or one of `extra` variables, is missing outside CI.
+fn ctx(extra: &[&str]) -> Option<(common::TestEnv, tokio::runtime::Runtime, Aws)> {
+    let needs: Vec<&str> = ["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let env = common::env(&needs)?;
+    let rt = rt();
+    let aws = rt.block_on(Aws::new(&env.moto));
+    Some((env, rt, aws))
+}
 
 fn test_app(env: &common::TestEnv) -> String {
     image(env, &repo().join("tests/local_plane/app"), "mlops-local-tests/app")
@@ -23,9 +37,7 @@ fn seq_num(v: &serde_json::Value) -> u128 {
 
 #[test]
 fn every_record_is_processed_once_and_in_order_per_partition_key() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 7, parallelization: 3, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "order", &image, 2, 30, &[], &spec));
@@ -74,9 +86,7 @@ fn every_record_is_processed_once_and_in_order_per_partition_key() {
 
 #[test]
 fn a_poison_record_is_bisected_out_and_only_it_fails_over_after_the_retries() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 16, bisect: true, max_retries: 2, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "poison", &image, 1, 30, &[], &spec));
@@ -113,9 +123,7 @@ fn a_poison_record_is_bisected_out_and_only_it_fails_over_after_the_retries() {
 
 #[test]
 fn with_report_batch_item_failures_the_batch_resumes_at_the_failed_record() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 10, report_failures: true, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "partial", &image, 1, 30, &[], &spec));
@@ -145,9 +153,7 @@ fn with_report_batch_item_failures_the_batch_resumes_at_the_failed_record() {
 
 #[test]
 fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbox() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 1, max_retries: 0, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "timeout", &image, 1, 2, &[], &spec));
@@ -176,9 +182,7 @@ fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbo
 
 #[test]
 fn moving_the_alias_mid_stream_sends_new_batches_to_the_new_version() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let p = rt.block_on(Pipeline::create(&aws, "alias", &image, 1, 30, &[("TAG", "blue")], &MappingSpec::default()));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -209,9 +213,7 @@ fn moving_the_alias_mid_stream_sends_new_batches_to_the_new_version() {
 
 #[test]
 fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let p = rt.block_on(Pipeline::create(&aws, "restart", &image, 2, 30, &[], &MappingSpec::default()));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -252,9 +254,7 @@ fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
 
 #[test]
 fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     // Retries without bound: only the record's age (60 s, the smallest AWS allows) ends them.
     let spec = MappingSpec { batch_size: 5, max_retries: -1, max_age: 60, ..MappingSpec::default() };
@@ -301,12 +301,7 @@ fn the_cli_says_what_is_wrong() {
 /// The store-sales app: trains and uploads a model to moto's S3, then runs as deployed.
 #[test]
 fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_malformed_one() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI", "MLOPS_PYTHON_VENV"])
-    else {
-        return;
-    };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&["MLOPS_PYTHON_VENV"]) else { return };
     let image = image(&env, &repo().join("examples/store-sales/lambda"), "mlops-local-tests/store-sales");
     let bucket = common::moto::unique("models");
     let run_id = "test-1";
@@ -387,9 +382,7 @@ fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_ma
 
 #[test]
 fn filter_criteria_drop_records_as_consumed() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec {
         filters: vec![
@@ -419,9 +412,7 @@ fn filter_criteria_drop_records_as_consumed() {
 
 #[test]
 fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 3, tumbling_window: 2, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "window", &image, 1, 30, &[], &spec));
@@ -448,9 +439,7 @@ fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
 
 #[test]
 fn canary_weights_split_batches_between_the_two_versions() {
-    let Some(env) = common::env(&["MLOPS_MOTO_ENDPOINT", "MLOPS_REGISTRY", "MLOPS_DOCKER_CLI"]) else { return };
-    let rt = rt();
-    let aws = rt.block_on(Aws::new(&env.moto));
+    let Some((env, rt, aws)) = ctx(&[]) else { return };
     let image = test_app(&env);
     let spec = MappingSpec { batch_size: 1, ..MappingSpec::default() };
     let p = rt.block_on(Pipeline::create(&aws, "canary", &image, 1, 30, &[("TAG", "stable")], &spec));

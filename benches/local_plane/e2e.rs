@@ -19,7 +19,8 @@ use aws_sdk_lambda::types::{EventSourcePosition, FunctionCode, PackageType};
 use mlops::local::seq::Seq;
 use tokio::runtime::Runtime;
 
-use crate::setup::{self, Aws, BenchEnv};
+use crate::common::moto::{unique, Aws};
+use crate::setup::{self, BenchEnv};
 
 /// How long one run may take before it is given up.
 const RUN_BOUND: Duration = Duration::from_secs(120);
@@ -82,7 +83,7 @@ struct Pipeline {
 }
 
 async fn create(aws: &Aws, image: &str, role_arn: &str, shape: Shape) -> Result<Pipeline, String> {
-    let name = setup::unique("lpbench");
+    let name = unique("lpbench");
     let stream = format!("{name}-in");
     aws.kinesis
         .create_stream()
@@ -319,7 +320,7 @@ pub fn figures(rt: &Runtime, env: &BenchEnv, image: &str, runs: usize, total: us
     println!("  binary: {}", bin.display());
     let aws = rt.block_on(Aws::new(&env.moto));
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let role_name = setup::unique("lpbench-role");
+    let role_name = unique("lpbench-role");
     let role = match rt.block_on(aws.iam.create_role().role_name(&role_name).assume_role_policy_document(trust).send())
     {
         Ok(r) => r.role().map(|r| r.arn().to_string()).unwrap_or_default(),

@@ -1,13 +1,10 @@
-//! What the local-plane bench shares: its environment, the trivial function's image, AWS clients
-//! on moto, sample statistics and the batches it sends.
+//! What the local-plane bench shares: its environment, the trivial function's image, sample
+//! statistics and the batches it sends. AWS clients on moto are the tests' (`common::moto`).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
-use aws_types::region::Region;
 use mlops::local::event::Record;
 use mlops::local::seq::Seq;
 
@@ -88,38 +85,6 @@ pub fn lambda_arch() -> &'static str {
         "aarch64" => "arm64",
         _ => "x86_64",
     }
-}
-
-/// Raw SDK clients on moto.
-pub struct Aws {
-    pub lambda: aws_sdk_lambda::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub kinesis: aws_sdk_kinesis::Client,
-}
-
-impl Aws {
-    pub async fn new(moto: &str) -> Self {
-        let c = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
-            .load()
-            .await;
-        Aws {
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            kinesis: aws_sdk_kinesis::Client::from_conf(
-                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-        }
-    }
-}
-
-/// A name no earlier run used (moto and the registry keep state between runs).
-pub fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
 }
 
 /// The data of record `n`: a small sales event, as the example pipeline sends.

@@ -163,6 +163,17 @@ impl Workdir {
     }
 }
 
+/// The Lambda-compatible Python base image the examples build on (scripts/base-image.sh: cached;
+/// the first build on a machine takes about two minutes).
+pub fn base_image() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/base-image.sh");
+    let out = Command::new("bash").arg(script).arg("--print-name").output().expect("run scripts/base-image.sh");
+    assert!(out.status.success(), "scripts/base-image.sh:\n{}", String::from_utf8_lossy(&out.stderr));
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!name.is_empty(), "scripts/base-image.sh printed no image name");
+    name
+}
+
 /// A provider block pointing every AWS service at moto, as tests use it.
 pub fn provider_block(env: &TestEnv) -> String {
     provider_block_for(env, None)

@@ -27,6 +27,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub kinesis: aws_sdk_kinesis::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Aws {
@@ -43,12 +44,18 @@ impl Aws {
             kinesis: aws_sdk_kinesis::Client::from_conf(
                 aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
             ),
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&c).endpoint_url(moto).build()),
         }
     }
 
     /// Creates a one-shard stream; returns its ARN.
     pub async fn stream(&self, name: &str) -> String {
-        self.kinesis.create_stream().stream_name(name).shard_count(1).send().await.expect("create stream");
+        self.stream_with_shards(name, 1).await
+    }
+
+    /// Creates a stream of `shards` shards; returns its ARN.
+    pub async fn stream_with_shards(&self, name: &str, shards: i32) -> String {
+        self.kinesis.create_stream().stream_name(name).shard_count(shards).send().await.expect("create stream");
         let d = self.kinesis.describe_stream_summary().stream_name(name).send().await.expect("describe stream");
         d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
     }

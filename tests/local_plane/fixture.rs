@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::types::{DestinationConfig, Environment, FunctionCode, OnFailure, PackageType};
 
-use crate::common::moto::{sdk, unique};
+use crate::common::moto::{unique, Aws};
 use crate::common::TestEnv;
 
 pub fn repo() -> PathBuf {
@@ -21,21 +21,10 @@ pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("tokio runtime")
 }
 
-/// The base image (scripts/base-image.sh: cached; the first build on a machine takes ~2 minutes).
-pub fn base_image() -> String {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/base-image.sh"))
-        .arg("--print-name")
-        .output()
-        .expect("run scripts/base-image.sh");
-    assert!(out.status.success(), "scripts/base-image.sh:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Builds `context` on the base image (no network), pushes it to the local registry and returns
 /// the digest-pinned reference, as `mlops_ecr_image` would give the function.
 pub fn image(env: &TestEnv, context: &Path, repo_name: &str) -> String {
-    let base = base_image();
+    let base = crate::common::base_image();
     let tag = format!("{}/{repo_name}:test", env.registry);
     let docker = |args: &[&str]| {
         let out = Command::new(&env.docker_cli).args(args).env("DOCKER_BUILDKIT", "1").output().expect("docker");
@@ -51,39 +40,8 @@ pub fn image(env: &TestEnv, context: &Path, repo_name: &str) -> String {
     list.into_iter().find(|d| d.starts_with(&prefix)).expect("a digest from the local registry")
 }
 
-/// Clients on moto.
-pub struct Aws {
-    pub lambda: aws_sdk_lambda::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub kinesis: aws_sdk_kinesis::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-}
-
+/// What the data-plane tests add to the shared moto clients.
 impl Aws {
-    pub async fn new(moto: &str) -> Self {
-        let c = sdk().await;
-        Aws {
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&c).endpoint_url(moto).build()),
-            kinesis: aws_sdk_kinesis::Client::from_conf(
-                aws_sdk_kinesis::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&c).endpoint_url(moto).build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&c).endpoint_url(moto).build(),
-            ),
-        }
-    }
-
-    pub async fn stream(&self, name: &str, shards: i32) -> String {
-        self.kinesis.create_stream().stream_name(name).shard_count(shards).send().await.expect("create stream");
-        let d = self.kinesis.describe_stream_summary().stream_name(name).send().await.expect("describe stream");
-        d.stream_description_summary().map(|s| s.stream_arn().to_string()).expect("stream arn")
-    }
-
     /// Puts `(partition key, JSON data)` records one by one (so their order is the put order); returns the sequence numbers.
     pub async fn put(&self, stream: &str, records: &[(String, String)]) -> Vec<String> {
         let mut seqs = Vec::new();
@@ -125,30 +83,8 @@ impl Aws {
         out.records().iter().map(|r| r.sequence_number().unwrap_or_default().to_string()).collect()
     }
 
-    /// (shard id, last sequence number) of every shard of `stream` that has records.
-    pub async fn last_sequence_numbers(&self, stream: &str) -> Vec<(String, String)> {
-        let shards = self.kinesis.list_shards().stream_name(stream).send().await.expect("list shards");
-        let mut out = Vec::new();
-        for shard in shards.shards() {
-            let it = self
-                .kinesis
-                .get_shard_iterator()
-                .stream_name(stream)
-                .shard_id(shard.shard_id())
-                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .expect("iterator");
-            let page = self.kinesis.get_records().set_shard_iterator(it.shard_iterator).send().await.expect("records");
-            if let Some(last) = page.records().last() {
-                out.push((shard.shard_id().to_string(), last.sequence_number().to_string()));
-            }
-        }
-        out
-    }
-
-    /// Every record of every shard of `stream`, as parsed JSON, per shard in order.
-    pub async fn read_all(&self, stream: &str) -> Vec<serde_json::Value> {
+    /// Every record of every shard of `stream`: (shard id, its records in order).
+    async fn records_by_shard(&self, stream: &str) -> Vec<(String, Vec<aws_sdk_kinesis::types::Record>)> {
         let shards = self.kinesis.list_shards().stream_name(stream).send().await.expect("list shards");
         let mut all = Vec::new();
         for shard in shards.shards() {
@@ -161,19 +97,38 @@ impl Aws {
                 .send()
                 .await
                 .expect("iterator");
+            let mut records = Vec::new();
             let mut iterator = it.shard_iterator().map(str::to_string);
             while let Some(i) = iterator.take() {
                 let page = self.kinesis.get_records().shard_iterator(i).send().await.expect("get records");
                 if page.records().is_empty() {
                     break;
                 }
-                for r in page.records() {
-                    all.push(serde_json::from_slice(r.data().as_ref()).expect("JSON record"));
-                }
+                records.extend_from_slice(page.records());
                 iterator = page.next_shard_iterator().map(str::to_string);
             }
+            all.push((shard.shard_id().to_string(), records));
         }
         all
+    }
+
+    /// (shard id, last sequence number) of every shard of `stream` that has records.
+    pub async fn last_sequence_numbers(&self, stream: &str) -> Vec<(String, String)> {
+        let shards = self.records_by_shard(stream).await;
+        shards
+            .into_iter()
+            .filter_map(|(shard, records)| records.last().map(|r| (shard, r.sequence_number().to_string())))
+            .collect()
+    }
+
+    /// Every record of every shard of `stream`, as parsed JSON, per shard in order.
+    pub async fn read_all(&self, stream: &str) -> Vec<serde_json::Value> {
+        let shards = self.records_by_shard(stream).await;
+        shards
+            .iter()
+            .flat_map(|(_, records)| records.iter())
+            .map(|r| serde_json::from_slice(r.data().as_ref()).expect("JSON record"))
+            .collect()
     }
 
     /// Every message in the queue (received and deleted).
@@ -258,8 +213,8 @@ impl Pipeline {
         let name = unique(prefix);
         let source = format!("{name}-in");
         let output = format!("{name}-out");
-        let source_arn = aws.stream(&source, shards).await;
-        aws.stream(&output, 1).await;
+        let source_arn = aws.stream_with_shards(&source, shards).await;
+        aws.stream(&output).await;
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         let role =
             aws.iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.expect("role");
