@@ -44,8 +44,7 @@ fn every_record_is_processed_once_and_in_order_per_partition_key() {
     let records: Vec<(String, String)> = (0..60).map(|n| rec(&format!("store-{}", n % 6), json!({ "n": n }))).collect();
     rt.block_on(aws.put(&p.source, &records));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (plane, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     eprintln!("{text}");
     let out = rt.block_on(aws.read_all(&p.output));
     let mut ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
@@ -95,8 +94,7 @@ fn a_poison_record_is_bisected_out_and_only_it_fails_over_after_the_retries() {
         .collect();
     let seqs = rt.block_on(aws.put(&p.source, &records));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     let out = rt.block_on(aws.read_all(&p.output));
     let ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
     let expected: Vec<u64> = (0..16).filter(|n| *n != 11).collect();
@@ -132,8 +130,7 @@ fn with_report_batch_item_failures_the_batch_resumes_at_the_failed_record() {
         .collect();
     let seqs = rt.block_on(aws.put(&p.source, &records));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     let out = rt.block_on(aws.read_all(&p.output));
     let count = |n: u64| out.iter().filter(|o| o["n"] == n).count();
     // First invocation: 0..9 without 4 written, 4 reported. Second: the batch starts at 4.
@@ -161,8 +158,7 @@ fn a_function_past_its_timeout_is_stopped_and_the_next_batch_gets_a_fresh_sandbo
         rt.block_on(aws.put(&p.source, &[rec("k", json!({ "n": 0, "sleep": 30 })), rec("k", json!({ "n": 1 }))]));
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (plane, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     assert!(started.elapsed() < Duration::from_secs(25), "the 30 s sleep was cut at the 2 s timeout\n{text}");
     let out = rt.block_on(aws.read_all(&p.output));
     assert_eq!(out.len(), 1, "{text}");
@@ -242,8 +238,7 @@ fn a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_records() {
     assert_eq!(saved["mappings"].as_object().map(|m| m.len()), Some(1), "{saved}");
     // While it is down, more records arrive.
     rt.block_on(aws.put(&p.source, &batch(20..40)));
-    let mut again = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let second = again.wait(Duration::from_secs(120));
+    let (_, second) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     assert!(second.contains("2 shard(s) resume from checkpoints"), "{second}");
     let out = rt.block_on(aws.read_all(&p.output));
     let mut ns: Vec<u64> = out.iter().map(|o| o["n"].as_u64().expect("n")).collect();
@@ -264,8 +259,7 @@ fn records_past_their_maximum_age_fail_over_as_record_age_exceeded() {
     let seqs = rt.block_on(aws.put_batch(&p.source, &both));
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(180));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 180);
     assert!(started.elapsed() >= Duration::from_secs(55), "gave up before the records were 60 s old\n{text}");
     let dlq = rt.block_on(aws.drain_queue(p.queue_url.as_deref().expect("dlq")));
     assert_eq!(dlq.len(), 1, "{text}");
@@ -350,8 +344,7 @@ fn the_example_app_predicts_every_event_in_order_per_store_and_fails_over_the_ma
         .collect();
     let seqs = rt.block_on(aws.put(&p.source, &events));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(180));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 180);
     let out = rt.block_on(aws.read_all(&p.output));
     // Distinct source records predicted (records after a partial failure may run again).
     let mut first_seen: Vec<(u64, String)> = Vec::new();
@@ -397,8 +390,7 @@ fn filter_criteria_drop_records_as_consumed() {
     records.push(("k".to_string(), "not json".to_string()));
     rt.block_on(aws.put(&p.source, &records));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 120);
     let out = rt.block_on(aws.read_all(&p.output));
     let got: Vec<(String, u64)> =
         out.iter().map(|o| (o["key"].as_str().expect("key").to_string(), o["n"].as_u64().expect("n"))).collect();
@@ -418,8 +410,7 @@ fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
     let p = rt.block_on(Pipeline::create(&aws, "window", &image, 1, 30, &[], &spec));
     rt.block_on(aws.put(&p.source, &(1..=10).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "5"]);
-    let text = plane.wait(Duration::from_secs(120));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 5, 120);
     let out = rt.block_on(aws.read_all(&p.output));
     assert!(!out.is_empty(), "no final window invocation\n{text}");
     let count: u64 = out.iter().map(|o| o["count"].as_u64().expect("count")).sum();
@@ -459,8 +450,7 @@ fn canary_weights_split_batches_between_the_two_versions() {
     .expect("canary weights");
     rt.block_on(aws.put(&p.source, &(0..40).map(|n| rec("k", json!({ "n": n }))).collect::<Vec<_>>()));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut plane = Plane::start(&env, dir.path(), &p.name, &["--until-idle-s", "4"]);
-    let text = plane.wait(Duration::from_secs(180));
+    let (_, text) = Plane::run_until_idle(&env, dir.path(), &p.name, 4, 180);
     let out = rt.block_on(aws.read_all(&p.output));
     assert_eq!(out.len(), 40, "{text}");
     let canary = out.iter().filter(|o| o["version"] == v2.as_str() && o["tag"] == "canary").count();

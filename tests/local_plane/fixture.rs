@@ -360,6 +360,14 @@ impl Plane {
         s
     }
 
+    /// Runs until it stops by itself, idle for `idle_s` seconds (at most `bound_s`); returns the
+    /// finished process and its output.
+    pub fn run_until_idle(env: &TestEnv, dir: &Path, function: &str, idle_s: u64, bound_s: u64) -> (Plane, String) {
+        let mut plane = Plane::start(env, dir, function, &["--until-idle-s", &idle_s.to_string()]);
+        let text = plane.wait(Duration::from_secs(bound_s));
+        (plane, text)
+    }
+
     /// Ctrl-C, then waits for a clean exit.
     pub fn interrupt(mut self) -> String {
         let pid = self.child.id().to_string();
