@@ -2,6 +2,9 @@
 //! handshake line, and a gRPC channel over the unix socket with AutoMTLS (our P-521 client
 //! certificate, the server's certificate pinned from the handshake line).
 
+#[path = "../../tests/common/pinned.rs"]
+mod pinned;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -10,9 +13,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use pinned::PinnedServer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tfplug::handshake::MAGIC_COOKIE_VALUE;
 use tonic::transport::{Channel, Endpoint};
 
@@ -83,7 +85,7 @@ pub async fn channel(p: &Plugin, cert: &ClientCert) -> Channel {
         .with_safe_default_protocol_versions()
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned(p.server_cert.clone(), provider)))
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(p.server_cert.clone(), provider)))
         .with_client_auth_cert(
             vec![CertificateDer::from(cert.der.clone())],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
@@ -103,44 +105,4 @@ pub async fn channel(p: &Plugin, cert: &ClientCert) -> Channel {
         }))
         .await
         .expect("connect to the plugin")
-}
-
-/// Accepts exactly the certificate from the handshake line.
-#[derive(Debug)]
-struct Pinned(Vec<u8>, Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.0.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("not the pinned server certificate".into()))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
-    }
 }
