@@ -375,24 +375,8 @@ impl Bench {
 // ---------------------------------------------------------------------------------------------
 
 fn main_tf(env: &TestEnv, aws: &str, name: &str, source: &str, output: &str) -> String {
-    let endpoints: String = ["sts", "ecr", "lambda", "iam", "logs", "cloudwatch", "kinesis"]
-        .iter()
-        .map(|s| format!("    {s} = \"{aws}\"\n"))
-        .collect();
     format!(
-        r#"terraform {{
-  required_providers {{
-    mlops = {{ source = "mlops/mlops" }}
-  }}
-}}
-provider "mlops" {{
-  region            = "us-east-1"
-  access_key        = "testing"
-  secret_key        = "testing"
-  ecr_registry_host = "{registry}"
-  endpoints {{
-{endpoints}  }}
-}}
+        r#"{provider}
 variable "image_uri" {{
   type    = string
   default = ""
@@ -420,7 +404,7 @@ resource "mlops_pipeline" "p" {{
 output "image" {{ value = mlops_ecr_image.model.image_uri }}
 output "live" {{ value = mlops_pipeline.p.live_version }}
 "#,
-        registry = env.registry
+        provider = common::provider_block_at(aws, Some(&env.registry))
     )
 }
 

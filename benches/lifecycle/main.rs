@@ -15,6 +15,8 @@
 //!   `DOCKER_BUILDKIT=1 docker build` runs of the large context.
 
 mod client;
+#[path = "../../tests/common/mod.rs"]
+mod common;
 mod plans;
 
 use std::path::PathBuf;

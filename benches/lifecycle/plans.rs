@@ -96,26 +96,7 @@ impl Workdir {
 }
 
 fn provider_block(env: &Env) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    mlops = {{ source = "mlops/mlops" }}
-  }}
-}}
-provider "mlops" {{
-  region            = "us-east-1"
-  access_key        = "testing"
-  secret_key        = "testing"
-  ecr_registry_host = "{}"
-  endpoints {{
-    sts = "{m}"
-    ecr = "{m}"
-  }}
-}}
-"#,
-        env.registry,
-        m = env.moto
-    )
+    crate::common::provider_block_at(&env.moto, Some(&env.registry))
 }
 
 fn data_source_tf(env: &Env, context: &Path) -> String {

@@ -176,16 +176,18 @@ pub fn base_image() -> String {
 
 /// A provider block pointing every AWS service at moto, as tests use it.
 pub fn provider_block(env: &TestEnv) -> String {
-    provider_block_for(env, None)
+    provider_block_at(&env.moto, None)
 }
 
 /// [`provider_block`] whose images go to the local registry (`ecr_registry_host`): moto's ECR
 /// keeps only the repository.
 pub fn provider_block_with_registry(env: &TestEnv) -> String {
-    provider_block_for(env, Some(&env.registry))
+    provider_block_at(&env.moto, Some(&env.registry))
 }
 
-fn provider_block_for(env: &TestEnv, registry: Option<&str>) -> String {
+/// The provider block with every AWS endpoint at `endpoint` (moto, or a proxy in front of it) and,
+/// when given, images pushed to `registry`.
+pub fn provider_block_at(endpoint: &str, registry: Option<&str>) -> String {
     let registry = registry.map(|r| format!("  ecr_registry_host = \"{r}\"\n")).unwrap_or_default();
     format!(
         r#"
@@ -211,7 +213,7 @@ provider "mlops" {{
   }}
 }}
 "#,
-        m = env.moto
+        m = endpoint
     )
 }
 
